@@ -1,0 +1,101 @@
+"""The one protocol every generator speaks, whatever the stage or provider.
+
+A generator takes a GenerationRequest and returns a GenerationResult, or raises GeneratorError.
+Generators never touch the database: the task layer turns results into rows and files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ReferenceImage:
+    data: bytes
+    mime: str
+    label: str = ""  # "face", "front", "sheet", ... — how the prompt refers to it
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    stage: str  # characters.models.Stage value
+    prompt: str
+    references: tuple[ReferenceImage, ...] = ()
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: str | None = None  # "16:9", "3:4"
+    image_size: str | None = None  # "1K" | "2K" | "4K" (Gemini)
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    # Long-running providers (Seedance) hand back a task id before the result exists. The
+    # task layer stores it through on_submitted so a redelivered task resumes instead of
+    # paying again; resume_id is that stored id.
+    resume_id: str = ""
+    on_submitted: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedAsset:
+    data: bytes
+    mime: str
+    width: int = 0
+    height: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GenerationResult:
+    assets: list[GeneratedAsset]
+    provider: str
+    model: str
+    cost_usd: Decimal = Decimal(0)
+    provider_request_id: str = ""
+    text: str = ""  # text answers (inspection)
+    data: dict[str, Any] = field(default_factory=dict)  # structured answers (inspection)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+
+
+class GeneratorError(Exception):
+    """A generation that did not produce a result.
+
+    permanent: retrying the same request will not help (bad request, refusal, bad image).
+    blocked: the provider refused on safety grounds; message carries the provider's words.
+    message is shown to the team, so it says what happened in their terms and never holds a key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        blocked: bool = False,
+        status_code: int | None = None,
+        attempts: int = 1,
+        charged: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or blocked
+        self.blocked = blocked
+        self.status_code = status_code
+        self.attempts = attempts
+        self.charged = charged
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Generator(Protocol):
+    name: str  # "offline", "recraft", "gemini", "seedance"
+
+    def model_for(self, stage: str) -> str: ...
+
+    def estimate_cost(self, request: GenerationRequest) -> Decimal: ...
+
+    def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    def close(self) -> None: ...

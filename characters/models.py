@@ -1,0 +1,540 @@
+"""Turnaround's domain: projects, characters, and every reference a shot inherits.
+
+State changes live in services.py; the rules that must hold when two people act at once are
+database constraints here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Stage(models.TextChoices):
+    CASTING = "casting", "Casting"
+    UPSCALE = "upscale", "4K upscale"
+    SHEET = "sheet", "Turnaround sheet"
+    EDIT = "edit", "Panel fix"
+    INSPECT = "inspect", "Inspection"
+    SHOT = "shot", "Shot"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    budget_usd = models.DecimalField(
+        "budget cap (USD)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="New generations are refused once spend (queued work included) would pass it.",
+    )
+    show_costs_to_guests = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("board", args=[self.slug])
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    REVIEWER = "reviewer", "Reviewer"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} on {self.project}"
+
+
+class CharacterStage(models.TextChoices):
+    CASTING = "casting", "Casting"
+    SHEET = "sheet", "Sheet"
+    READY = "ready", "Ready"
+
+
+class Character(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="characters")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60)
+    brief = models.TextField(
+        max_length=4000, help_text="Who they are and what their face looks like."
+    )
+    wardrobe = models.TextField(max_length=2000, blank=True)
+    distinguishing_marks = models.TextField(max_length=2000, blank=True)
+    hand_props = models.TextField(
+        max_length=1000,
+        blank=True,
+        help_text="Props the character carries. Kept out of the sheet so the angles stay clean.",
+    )
+    locked_candidate = models.OneToOneField(
+        "CastingCandidate",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    locked_sheet = models.OneToOneField(
+        "SheetOption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reference_revision = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "slug"], name="character_slug_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def stage(self) -> str:
+        if self.locked_candidate_id is None:
+            return CharacterStage.CASTING
+        if self.locked_sheet_id is None:
+            return CharacterStage.SHEET
+        return CharacterStage.READY
+
+    def get_stage_display(self) -> str:
+        return CharacterStage(self.stage).label
+
+    def get_absolute_url(self) -> str:
+        return reverse("character", args=[self.project.slug, self.slug])
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        BLOCKED = "blocked", "Blocked by the provider"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL = (Status.SUCCEEDED, Status.FAILED, Status.BLOCKED, Status.CANCELLED)
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="generations")
+    character = models.ForeignKey(
+        Character, on_delete=models.CASCADE, null=True, blank=True, related_name="generations"
+    )
+    stage = models.CharField(max_length=10, choices=Stage.choices)
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=80, blank=True)
+    prompt = models.TextField(blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    reference_ids = models.JSONField(
+        default=list, blank=True, help_text="What the request referenced, as 'kind:id' strings."
+    )
+    seed = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    provider_request_id = models.CharField(max_length=200, blank=True)
+    response_metadata = models.JSONField(default=dict, blank=True)
+    estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=4, default=Decimal(0))
+    cost_usd = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "deadline_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "succeeded", "failed", "blocked", "cancelled"]),
+                name="generation_status_valid",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_stage_display()} #{self.pk} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    @property
+    def is_offline(self) -> bool:
+        return self.provider == "offline"
+
+    @property
+    def elapsed_seconds(self) -> int:
+        start = self.started_at or self.created_at
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - start).total_seconds()))
+
+
+class Asset(models.Model):
+    """One stored image or video, under a content-hashed name, with its derived sizes."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assets")
+    generation = models.ForeignKey(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="assets"
+    )
+    file = models.FileField(max_length=300)
+    sha256 = models.CharField(max_length=64)
+    mime = models.CharField(max_length=40)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    byte_size = models.PositiveBigIntegerField(default=0)
+    thumbnail = models.FileField(max_length=300, blank=True)
+    preview = models.FileField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "sha256"], name="asset_once_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mime} {self.width}×{self.height} ({self.sha256[:10]})"
+
+    @property
+    def is_video(self) -> bool:
+        return self.mime.startswith("video/")
+
+    def url(self, variant: str = "original") -> str:
+        return reverse("asset", args=[self.project.slug, self.pk, variant])
+
+
+class CastingCandidate(models.Model):
+    class Decision(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SHORTLISTED = "shortlisted", "Shortlisted"
+        REJECTED = "rejected", "Rejected"
+        APPROVED = "approved", "Approved"
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="candidates")
+    generation = models.OneToOneField(
+        Generation, on_delete=models.PROTECT, related_name="candidate"
+    )
+    image = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    upscale_generation = models.OneToOneField(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="upscaled_candidate"
+    )
+    image_4k = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decision = models.CharField(
+        max_length=12, choices=Decision.choices, default=Decision.PENDING
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["character"],
+                condition=Q(decision="approved"),
+                name="one_approved_candidate_per_character",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} candidate #{self.pk}"
+
+
+class SheetOption(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        READY = "ready", "Ready"
+        LOCKED = "locked", "Locked"
+        FAILED = "failed", "Failed"
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="sheet_options")
+    generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="sheet_option")
+    index = models.PositiveSmallIntegerField(default=1)
+    source_candidate = models.ForeignKey(
+        CastingCandidate, on_delete=models.PROTECT, related_name="sheet_options"
+    )
+    preset = models.CharField(max_length=30, default="six")
+    image = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    split_method = models.CharField(max_length=20, blank=True)
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    locked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["character"],
+                condition=Q(status="locked"),
+                name="one_locked_sheet_per_character",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} sheet option {self.index}"
+
+
+class Panel(models.Model):
+    sheet = models.ForeignKey(SheetOption, on_delete=models.CASCADE, related_name="panels")
+    kind = models.CharField(max_length=30)
+    order = models.PositiveSmallIntegerField(default=0)
+    x = models.PositiveIntegerField()
+    y = models.PositiveIntegerField()
+    w = models.PositiveIntegerField()
+    h = models.PositiveIntegerField()
+    detected = models.BooleanField(default=True, help_text="False where the nominal layout was used.")
+    preview = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    crop = models.ForeignKey(
+        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="Full-resolution crop, cut when first needed.",
+    )
+    current_revision = models.ForeignKey(
+        "PanelRevision", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "kind"], name="one_panel_kind_per_sheet"),
+            models.CheckConstraint(condition=Q(w__gt=0, h__gt=0), name="panel_box_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sheet} — {self.kind}"
+
+
+class PanelRevision(models.Model):
+    panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    image = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    generation = models.ForeignKey(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="panel_revisions"
+    )
+    instruction = models.TextField(blank=True)
+    reverted_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["panel", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["panel", "number"], name="panel_revision_number_unique")
+        ]
+
+
+class Annotation(models.Model):
+    class Kind(models.TextChoices):
+        NOTE = "note", "Note"
+        CONTINUITY = "continuity", "Continuity error"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+
+    panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="annotations")
+    revision = models.ForeignKey(
+        PanelRevision, on_delete=models.SET_NULL, null=True, blank=True, related_name="annotations"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    guest_name = models.CharField(max_length=80, blank=True)
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    w = models.FloatField(null=True, blank=True)
+    h = models.FloatField(null=True, blank=True)
+    body = models.TextField(max_length=4000)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.NOTE)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    found_by_inspection = models.BooleanField(default=False)
+    resolved_by_revision = models.ForeignKey(
+        PanelRevision, on_delete=models.SET_NULL, null=True, blank=True, related_name="resolved_annotations"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(parent__isnull=False)
+                | Q(
+                    x__gte=0, y__gte=0, w__gt=0, h__gt=0, x__lte=1, y__lte=1, w__lte=1, h__lte=1
+                ),
+                name="annotation_region_inside_panel",
+            )
+        ]
+
+
+class ContinuityRule(models.Model):
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="rules")
+    text = models.CharField(max_length=300)
+    source_annotation = models.ForeignKey(
+        Annotation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class Shot(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="shots")
+    number = models.PositiveIntegerField()
+    characters = models.ManyToManyField(Character, through="ShotCharacter", related_name="shots")
+    prompt = models.TextField(max_length=4000)
+    duration = models.PositiveSmallIntegerField(default=5)
+    ratio = models.CharField(max_length=10, default="16:9")
+    resolution = models.CharField(max_length=10, default="720p")
+    generation = models.ForeignKey(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    video = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="shot_number_per_project")
+        ]
+
+
+class ShotCharacter(models.Model):
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="cast")
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="+")
+    reference_revision = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shot", "character"], name="character_once_per_shot")
+        ]
+
+
+class ShotRender(models.Model):
+    """Every render of a shot, kept so a re-render never loses the earlier one."""
+
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="renders")
+    generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="shot_render")
+    video = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    revisions = models.JSONField(default=dict, help_text="character id → reference revision used")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ShareLink(models.Model):
+    class Permission(models.TextChoices):
+        VIEW = "view", "View"
+        COMMENT = "comment", "View and comment"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="share_links")
+    label = models.CharField(max_length=120, blank=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    permission = models.CharField(max_length=10, choices=Permission.choices, default=Permission.VIEW)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    password = models.CharField(max_length=200, blank=True, help_text="A Django password hash.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    use_count = models.PositiveIntegerField(default=0)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.label or f"Share link #{self.pk}"
+
+
+class Vote(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    candidate = models.ForeignKey(
+        CastingCandidate, on_delete=models.CASCADE, null=True, blank=True, related_name="votes"
+    )
+    sheet = models.ForeignKey(SheetOption, on_delete=models.CASCADE, null=True, blank=True, related_name="votes")
+    value = models.SmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "candidate"], name="one_vote_per_candidate"),
+            models.UniqueConstraint(fields=["user", "sheet"], name="one_vote_per_sheet"),
+            models.CheckConstraint(condition=Q(value__in=[-1, 1]), name="vote_up_or_down"),
+            models.CheckConstraint(
+                condition=Q(candidate__isnull=False, sheet__isnull=True)
+                | Q(candidate__isnull=True, sheet__isnull=False),
+                name="vote_has_one_target",
+            ),
+        ]
+
+
+class Activity(models.Model):
+    """Append-only audit of every decision."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="activities")
+    character = models.ForeignKey(
+        Character, on_delete=models.SET_NULL, null=True, blank=True, related_name="activities"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=40)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name or 'system'} {self.verb} {self.target_type} #{self.target_id}"

@@ -1,0 +1,277 @@
+"""Turnaround settings: everything comes from the environment.
+
+The embedded default (no variables set) is SQLite in WAL mode, the django-q2 ORM broker,
+media on the filesystem and the offline generator for every stage without a provider key.
+Production sets DATABASE_URL, REDIS_URL, the S3 variables and DJANGO_DEBUG=0.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("TURNAROUND_VAR_DIR", BASE_DIR / "var"))
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    # A per-checkout development key, made once and kept out of git (var/ is ignored).
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
+
+        key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_q",
+    "characters",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
+                "characters.context_processors.turnaround",
+            ],
+        },
+    }
+]
+
+
+def database_from_url(url: str) -> dict:
+    parsed = urlparse(url)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": int(env("DJANGO_CONN_MAX_AGE", "60")),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    if parsed.scheme == "sqlite":
+        return sqlite_database(Path(unquote(parsed.path)))
+    raise RuntimeError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported.")
+
+
+def sqlite_database(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # WAL lets the web server read while a worker writes; IMMEDIATE takes the write
+            # lock at BEGIN so two writers queue on the busy timeout instead of deadlocking.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA foreign_keys=ON;"
+                "PRAGMA busy_timeout=20000;"
+            ),
+        },
+        "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
+    }
+
+
+DATABASE_URL = env("DATABASE_URL")
+DATABASES = {
+    "default": database_from_url(DATABASE_URL)
+    if DATABASE_URL
+    else sqlite_database(VAR_DIR / "turnaround.sqlite3")
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "board-home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env("TZ_NAME", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "media/"
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Security ------------------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "blob:"],
+    "media-src": [CSP.SELF, "blob:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(env("DJANGO_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# --- Background work -----------------------------------------------------------------------
+REDIS_URL = env("REDIS_URL")
+Q_CLUSTER: dict = {
+    "name": "turnaround",
+    "workers": int(env("TURNAROUND_WORKERS", "4")),
+    # timeout < retry, or django-q2 hands a slow task to a second worker.
+    "timeout": int(env("TURNAROUND_TASK_TIMEOUT", "900")),
+    "retry": int(env("TURNAROUND_TASK_RETRY", "960")),
+    "max_attempts": 3,
+    "save_limit": 500,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": float(env("TURNAROUND_QUEUE_POLL", "0.2")),
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+# Tests run tasks inline unless they start a real worker (the browser tests do).
+if env_bool("TURNAROUND_SYNC_TASKS", False):
+    Q_CLUSTER["sync"] = True
+
+# --- Generators ----------------------------------------------------------------------------
+RECRAFT_API_KEY = env("RECRAFT_API_KEY")
+RECRAFT_API_BASE = env("RECRAFT_API_BASE", "https://external.api.recraft.ai/v1")
+RECRAFT_MODEL = env("RECRAFT_MODEL", "recraftv3")
+GEMINI_API_KEY = env("GEMINI_API_KEY")
+GEMINI_API_BASE = env("GEMINI_API_BASE", "https://generativelanguage.googleapis.com")
+GEMINI_IMAGE_MODEL = env("GEMINI_IMAGE_MODEL", "gemini-3-pro-image-preview")
+GEMINI_INSPECT_MODEL = env("GEMINI_INSPECT_MODEL", "gemini-3-pro-preview")
+ARK_API_KEY = env("ARK_API_KEY")
+ARK_API_BASE = env("ARK_API_BASE", "https://ark.ap-southeast.bytepluses.com/api/v3")
+SEEDANCE_MODEL = env("SEEDANCE_MODEL", "dreamina-seedance-2-0-260128")
+
+# Stage → provider. A stage whose provider has no key falls back to "offline".
+TURNAROUND_ROUTES = {
+    "casting": env("TURNAROUND_ROUTE_CASTING", "recraft"),
+    "upscale": env("TURNAROUND_ROUTE_UPSCALE", "recraft"),
+    "sheet": env("TURNAROUND_ROUTE_SHEET", "gemini"),
+    "edit": env("TURNAROUND_ROUTE_EDIT", "gemini"),
+    "inspect": env("TURNAROUND_ROUTE_INSPECT", "gemini"),
+    "shot": env("TURNAROUND_ROUTE_SHOT", "seedance"),
+}
+# Hosts that provider downloads may come from; TURNAROUND_DOWNLOAD_HOSTS (host:port, comma
+# separated) extends it and is the only way plain http (a loopback fake) is allowed.
+TURNAROUND_DOWNLOAD_HOSTS = env_list("TURNAROUND_DOWNLOAD_HOSTS")
+
+TURNAROUND_SHEET_ASPECT_RATIO = env("TURNAROUND_SHEET_ASPECT_RATIO", "16:9")
+TURNAROUND_SHEET_IMAGE_SIZE = env("TURNAROUND_SHEET_IMAGE_SIZE", "4K")
+TURNAROUND_SHEET_PRESET = env("TURNAROUND_SHEET_PRESET", "six")
+TURNAROUND_UPSCALE_TARGET = int(env("TURNAROUND_UPSCALE_TARGET", "4096"))
+TURNAROUND_MAX_IMAGE_PIXELS = int(env("TURNAROUND_MAX_IMAGE_PIXELS", str(40_000_000)))
+TURNAROUND_MAX_DOWNLOAD_BYTES = int(env("TURNAROUND_MAX_DOWNLOAD_BYTES", str(64 * 1024 * 1024)))
+
+# Price table, USD (documented in the README). Responses carry usage; this turns it into money.
+TURNAROUND_PRICES = {
+    "recraft_usd_per_unit": Decimal("0.001"),  # 1 USD = 1,000 API units
+    "recraft_generation_estimate": Decimal("0.04"),
+    "recraft_crisp_upscale": Decimal("0.004"),
+    "gemini_usd_per_output_token": Decimal("0.00012"),  # $120 per million output tokens
+    "gemini_usd_per_input_token": Decimal("0.000002"),
+    "gemini_image_4k_estimate": Decimal("0.24"),
+    "gemini_image_2k_estimate": Decimal("0.134"),
+    "gemini_inspect_estimate": Decimal("0.01"),
+    "seedance_usd_per_1k_tokens": Decimal("0.007"),
+    "seedance_shot_estimate": Decimal("0.80"),
+    "offline": Decimal("0"),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

@@ -118,6 +118,9 @@ class Character(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("character", args=[self.project.slug, self.slug])
+
     @property
     def stage(self) -> str:
         if self.locked_candidate_id is None:
@@ -128,9 +131,6 @@ class Character(models.Model):
 
     def get_stage_display(self) -> str:
         return CharacterStage(self.stage).label
-
-    def get_absolute_url(self) -> str:
-        return reverse("character", args=[self.project.slug, self.slug])
 
 
 class Generation(models.Model):
@@ -177,7 +177,9 @@ class Generation(models.Model):
         indexes = [models.Index(fields=["status", "deadline_at"])]
         constraints = [
             models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "succeeded", "failed", "blocked", "cancelled"]),
+                condition=Q(
+                    status__in=["queued", "running", "succeeded", "failed", "blocked", "cancelled"]
+                ),
                 name="generation_status_valid",
             )
         ]
@@ -248,14 +250,16 @@ class CastingCandidate(models.Model):
         Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     upscale_generation = models.OneToOneField(
-        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="upscaled_candidate"
+        Generation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="upscaled_candidate",
     )
     image_4k = models.ForeignKey(
         Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    decision = models.CharField(
-        max_length=12, choices=Decision.choices, default=Decision.PENDING
-    )
+    decision = models.CharField(max_length=12, choices=Decision.choices, default=Decision.PENDING)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -284,13 +288,17 @@ class SheetOption(models.Model):
         FAILED = "failed", "Failed"
 
     character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="sheet_options")
-    generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="sheet_option")
+    generation = models.OneToOneField(
+        Generation, on_delete=models.PROTECT, related_name="sheet_option"
+    )
     index = models.PositiveSmallIntegerField(default=1)
     source_candidate = models.ForeignKey(
         CastingCandidate, on_delete=models.PROTECT, related_name="sheet_options"
     )
     preset = models.CharField(max_length=30, default="six")
-    image = models.ForeignKey(Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    image = models.ForeignKey(
+        Asset, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     split_method = models.CharField(max_length=20, blank=True)
     locked_by = models.ForeignKey(
@@ -321,10 +329,18 @@ class Panel(models.Model):
     y = models.PositiveIntegerField()
     w = models.PositiveIntegerField()
     h = models.PositiveIntegerField()
-    detected = models.BooleanField(default=True, help_text="False where the nominal layout was used.")
-    preview = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    detected = models.BooleanField(
+        default=True, help_text="False where the nominal layout was used."
+    )
+    preview = models.ForeignKey(
+        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     crop = models.ForeignKey(
-        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        Asset,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Full-resolution crop, cut when first needed.",
     )
     current_revision = models.ForeignKey(
@@ -362,6 +378,9 @@ class PanelRevision(models.Model):
             models.UniqueConstraint(fields=["panel", "number"], name="panel_revision_number_unique")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.panel} rev {self.number}"
+
 
 class Annotation(models.Model):
     class Kind(models.TextChoices):
@@ -393,7 +412,11 @@ class Annotation(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     found_by_inspection = models.BooleanField(default=False)
     resolved_by_revision = models.ForeignKey(
-        PanelRevision, on_delete=models.SET_NULL, null=True, blank=True, related_name="resolved_annotations"
+        PanelRevision,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="resolved_annotations",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -402,12 +425,13 @@ class Annotation(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(parent__isnull=False)
-                | Q(
-                    x__gte=0, y__gte=0, w__gt=0, h__gt=0, x__lte=1, y__lte=1, w__lte=1, h__lte=1
-                ),
+                | Q(x__gte=0, y__gte=0, w__gt=0, h__gt=0, x__lte=1, y__lte=1, w__lte=1, h__lte=1),
                 name="annotation_region_inside_panel",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.panel}: {self.body[:40]}"
 
 
 class ContinuityRule(models.Model):
@@ -424,6 +448,9 @@ class ContinuityRule(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return self.text
+
 
 class Shot(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="shots")
@@ -436,7 +463,9 @@ class Shot(models.Model):
     generation = models.ForeignKey(
         Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    video = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    video = models.ForeignKey(
+        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -444,6 +473,9 @@ class Shot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "number"], name="shot_number_per_project")
         ]
+
+    def __str__(self) -> str:
+        return f"Shot {self.number}"
 
 
 class ShotCharacter(models.Model):
@@ -456,18 +488,28 @@ class ShotCharacter(models.Model):
             models.UniqueConstraint(fields=["shot", "character"], name="character_once_per_shot")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.character} in {self.shot} (rev {self.reference_revision})"
+
 
 class ShotRender(models.Model):
     """Every render of a shot, kept so a re-render never loses the earlier one."""
 
     shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="renders")
-    generation = models.OneToOneField(Generation, on_delete=models.PROTECT, related_name="shot_render")
-    video = models.ForeignKey(Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    generation = models.OneToOneField(
+        Generation, on_delete=models.PROTECT, related_name="shot_render"
+    )
+    video = models.ForeignKey(
+        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     revisions = models.JSONField(default=dict, help_text="character id → reference revision used")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.shot} render #{self.pk}"
 
 
 class ShareLink(models.Model):
@@ -478,7 +520,9 @@ class ShareLink(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="share_links")
     label = models.CharField(max_length=120, blank=True)
     token_hash = models.CharField(max_length=64, unique=True)
-    permission = models.CharField(max_length=10, choices=Permission.choices, default=Permission.VIEW)
+    permission = models.CharField(
+        max_length=10, choices=Permission.choices, default=Permission.VIEW
+    )
     expires_at = models.DateTimeField(null=True, blank=True)
     password = models.CharField(max_length=200, blank=True, help_text="A Django password hash.")
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -498,7 +542,9 @@ class Vote(models.Model):
     candidate = models.ForeignKey(
         CastingCandidate, on_delete=models.CASCADE, null=True, blank=True, related_name="votes"
     )
-    sheet = models.ForeignKey(SheetOption, on_delete=models.CASCADE, null=True, blank=True, related_name="votes")
+    sheet = models.ForeignKey(
+        SheetOption, on_delete=models.CASCADE, null=True, blank=True, related_name="votes"
+    )
     value = models.SmallIntegerField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -513,6 +559,9 @@ class Vote(models.Model):
                 name="vote_has_one_target",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {'+1' if self.value > 0 else '-1'}"
 
 
 class Activity(models.Model):

@@ -99,6 +99,15 @@ class FaceTraits:
     nose: float
     mouth: float
     background: tuple[int, int, int]
+    face_length: float = 1.32
+    brow: float = 0.35
+    lips: float = 0.35
+    nose_width: float = 0.2
+    eye_shape: float = 0.75
+    tone: float = 1.0
+    hair_tone: float = 1.0
+    fringe: float = 0.1
+    feminine: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -117,13 +126,19 @@ class FaceTraits:
 
 
 def traits_from(text: str, seed: int) -> FaceTraits:
-    """Read what the brief names; let the seed decide everything it leaves open."""
+    """Read what the brief names; let the seed decide everything it leaves open.
+
+    `text` should be the subject (brief and marks), not the whole prompt: a style line that
+    says "stubble where the person has them" must not grow stubble on everyone.
+    """
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     rng = random.Random(digest)
     words = set(_words(text))
     hair_word = _first_match(text, HAIR_COLOURS, before="hair")
     if hair_word is None:
-        hair_word = next((w for w in ("blonde", "blond", "ginger", "auburn", "brunette") if w in words), None)
+        hair_word = next(
+            (w for w in ("blonde", "blond", "ginger", "auburn", "brunette") if w in words), None
+        )
     eye_word = _first_match(text, EYE_COLOURS, before="eye")
     skin_word = _first_match(text, SKIN_TONES, before="skin") or next(
         (w for w in ("pale", "fair", "olive", "tan", "dark", "deep") if w in words), None
@@ -150,7 +165,9 @@ def traits_from(text: str, seed: int) -> FaceTraits:
         beard = ""
     scar = ""
     if "scar" in words:
-        scar = "right" if re.search(r"right\s+(?:\w+\s+)?(?:cheek|eye|brow)", text.lower()) else "left"
+        scar = (
+            "right" if re.search(r"right\s+(?:\w+\s+)?(?:cheek|eye|brow)", text.lower()) else "left"
+        )
     lines = bool({"lines", "wrinkles", "weathered", "old", "elderly", "lined"} & words) or bool(
         re.search(r"\b[4-9]0s\b|\b(?:4|5|6|7|8)\d\b", text)
     )
@@ -173,6 +190,15 @@ def traits_from(text: str, seed: int) -> FaceTraits:
         nose=rng.uniform(0.07, 0.11),
         mouth=rng.uniform(0.07, 0.11),
         background=rng.choice(palette),
+        face_length=rng.uniform(1.2, 1.45),
+        brow=rng.uniform(0.22, 0.55),
+        lips=rng.uniform(0.25, 0.55),
+        nose_width=rng.uniform(0.14, 0.32),
+        eye_shape=rng.uniform(0.55, 0.9),
+        tone=rng.uniform(0.9, 1.08),
+        hair_tone=rng.uniform(0.8, 1.15),
+        fringe=rng.uniform(-0.05, 0.3),
+        feminine=bool({"woman", "she", "her", "female", "girl", "actress"} & words),
     )
 
 
@@ -199,33 +225,49 @@ def draw_label(draw: ImageDraw.ImageDraw, width: int, height: int) -> None:
     draw.text((x0 + pad, y0 + pad - box[1]), text, font=font, fill=(240, 200, 80))
 
 
-def draw_portrait(traits: FaceTraits, width: int, height: int, *, label: bool = True) -> tuple[Image.Image, list[dict]]:
+def draw_portrait(
+    traits: FaceTraits, width: int, height: int, *, label: bool = True
+) -> tuple[Image.Image, list[dict]]:
     """A head-and-shoulders portrait. Returns the image and the items drawn (boxes 0–1)."""
     img = Image.new("RGB", (width, height), traits.background)
     d = ImageDraw.Draw(img)
     s = min(width, height)
     cx, cy = width / 2, height * 0.46
     fw = traits.face_width * s
-    fh = fw * 1.32
-    skin = SKIN_TONES[traits.skin]
-    hair = HAIR_COLOURS[traits.hair]
+    fh = fw * traits.face_length
+    skin = _shade(SKIN_TONES[traits.skin], traits.tone)
+    hair = _shade(HAIR_COLOURS[traits.hair], traits.hair_tone)
     items: list[dict] = []
 
     def box(x0: float, y0: float, x1: float, y1: float) -> list[float]:
-        return [round(x0 / width, 4), round(y0 / height, 4), round((x1 - x0) / width, 4), round((y1 - y0) / height, 4)]
+        return [
+            round(x0 / width, 4),
+            round(y0 / height, 4),
+            round((x1 - x0) / width, 4),
+            round((y1 - y0) / height, 4),
+        ]
 
     # Shoulders and neck.
     d.ellipse((cx - fw * 2.1, cy + fh * 0.95, cx + fw * 2.1, cy + fh * 3.2), fill=(60, 70, 90))
-    d.rectangle((cx - fw * 0.35, cy + fh * 0.6, cx + fw * 0.35, cy + fh * 1.15), fill=_shade(skin, 0.9))
+    d.rectangle(
+        (cx - fw * 0.35, cy + fh * 0.6, cx + fw * 0.35, cy + fh * 1.15), fill=_shade(skin, 0.9)
+    )
     # Hair behind the head.
     if traits.hair_style == "long":
-        d.rounded_rectangle((cx - fw * 1.2, cy - fh * 1.1, cx + fw * 1.2, cy + fh * 1.2), radius=int(fw * 0.6), fill=hair)
+        d.rounded_rectangle(
+            (cx - fw * 1.2, cy - fh * 1.1, cx + fw * 1.2, cy + fh * 1.2),
+            radius=int(fw * 0.6),
+            fill=hair,
+        )
     elif traits.hair_style == "ponytail":
         d.ellipse((cx + fw * 0.8, cy - fh * 0.2, cx + fw * 1.4, cy + fh * 0.9), fill=hair)
     # Ears.
     for side in (-1, 1):
         ex = cx + side * fw * 1.0
-        d.ellipse((ex - fw * 0.14, cy - fh * 0.12, ex + fw * 0.14, cy + fh * 0.22), fill=_shade(skin, 0.93))
+        d.ellipse(
+            (ex - fw * 0.14, cy - fh * 0.12, ex + fw * 0.14, cy + fh * 0.22),
+            fill=_shade(skin, 0.93),
+        )
     # Face: a jawline polygon over an ellipse.
     d.ellipse((cx - fw, cy - fh, cx + fw, cy + fh * 0.8), fill=skin)
     jaw = traits.jaw
@@ -241,7 +283,12 @@ def draw_portrait(traits: FaceTraits, width: int, height: int, *, label: bool = 
     )
     # Hair on top.
     if traits.hair_style != "bald":
-        d.chord((cx - fw * 1.05, cy - fh * 1.12, cx + fw * 1.05, cy + fh * 0.1), 180, 360, fill=hair)
+        d.chord(
+            (cx - fw * 1.05, cy - fh * 1.12, cx + fw * 1.05, cy + fh * (0.1 - traits.fringe)),
+            180,
+            360,
+            fill=hair,
+        )
         if traits.hair_style == "curly":
             rng = random.Random(int(fw * 1000) + len(traits.hair))
             for _ in range(28):
@@ -250,35 +297,90 @@ def draw_portrait(traits: FaceTraits, width: int, height: int, *, label: bool = 
                 px, py = cx + a * fw, cy - fh * rng.uniform(0.55, 1.1)
                 d.ellipse((px - r, py - r, px + r, py + r), fill=hair)
     else:
-        d.arc((cx - fw * 0.9, cy - fh * 1.0, cx + fw * 0.9, cy - fh * 0.2), 200, 340, fill=_shade(skin, 1.08), width=max(2, int(s * 0.006)))
+        d.arc(
+            (cx - fw * 0.9, cy - fh * 1.0, cx + fw * 0.9, cy - fh * 0.2),
+            200,
+            340,
+            fill=_shade(skin, 1.08),
+            width=max(2, int(s * 0.006)),
+        )
     # Eyes, brows.
     eye_y = cy - fh * 0.12
     gap = traits.eye_gap * s
     er = fw * 0.16
     for side in (-1, 1):
         ex = cx + side * gap
-        d.ellipse((ex - er * 1.4, eye_y - er * 0.75, ex + er * 1.4, eye_y + er * 0.75), fill=(245, 245, 240))
-        d.ellipse((ex - er * 0.62, eye_y - er * 0.62, ex + er * 0.62, eye_y + er * 0.62), fill=EYE_COLOURS[traits.eyes])
-        d.ellipse((ex - er * 0.28, eye_y - er * 0.28, ex + er * 0.28, eye_y + er * 0.28), fill=(15, 15, 15))
+        d.ellipse(
+            (
+                ex - er * 1.4,
+                eye_y - er * traits.eye_shape,
+                ex + er * 1.4,
+                eye_y + er * traits.eye_shape,
+            ),
+            fill=(245, 245, 240),
+        )
+        d.ellipse(
+            (ex - er * 0.62, eye_y - er * 0.62, ex + er * 0.62, eye_y + er * 0.62),
+            fill=EYE_COLOURS[traits.eyes],
+        )
+        d.ellipse(
+            (ex - er * 0.28, eye_y - er * 0.28, ex + er * 0.28, eye_y + er * 0.28),
+            fill=(15, 15, 15),
+        )
         brow = _shade(hair, 0.8) if traits.hair_style != "bald" else _shade(skin, 0.6)
-        d.line((ex - er * 1.5, eye_y - er * 1.5, ex + er * 1.5, eye_y - er * 1.7 + side * er * 0.2), fill=brow, width=max(2, int(er * 0.35)))
+        d.line(
+            (ex - er * 1.5, eye_y - er * 1.5, ex + er * 1.5, eye_y - er * 1.7 + side * er * 0.2),
+            fill=brow,
+            width=max(2, int(er * traits.brow)),
+        )
     # Nose and mouth.
     nose = traits.nose * s
-    d.line((cx, eye_y + er, cx - nose * 0.2, eye_y + nose + er), fill=_shade(skin, 0.75), width=max(2, int(s * 0.005)))
-    d.line((cx - nose * 0.2, eye_y + nose + er, cx + nose * 0.2, eye_y + nose + er), fill=_shade(skin, 0.75), width=max(2, int(s * 0.005)))
+    d.line(
+        (cx, eye_y + er, cx - nose * 0.2, eye_y + nose + er),
+        fill=_shade(skin, 0.75),
+        width=max(2, int(s * 0.005)),
+    )
+    nw = nose * traits.nose_width * 1.4 + nose * 0.1
+    d.line(
+        (cx - nw, eye_y + nose + er, cx + nw, eye_y + nose + er),
+        fill=_shade(skin, 0.75),
+        width=max(2, int(s * 0.005)),
+    )
     mouth_y = cy + fh * 0.45
     mw = traits.mouth * s
-    d.chord((cx - mw, mouth_y - mw * 0.35, cx + mw, mouth_y + mw * 0.35), 0, 180, fill=(150, 70, 70))
+    lip_colour = (176, 84, 88) if traits.feminine else (150, 70, 70)
+    d.chord(
+        (cx - mw, mouth_y - mw * traits.lips, cx + mw, mouth_y + mw * traits.lips),
+        0,
+        180,
+        fill=lip_colour,
+    )
+    d.chord(
+        (cx - mw * 0.9, mouth_y - mw * traits.lips * 0.6, cx + mw * 0.9, mouth_y + mw * 0.05),
+        180,
+        360,
+        fill=_shade(lip_colour, 0.92),
+    )
     # Age lines and texture: forehead lines and crow's feet.
     if traits.lines:
         lc = _shade(skin, 0.8)
         for k in range(3):
             ly = cy - fh * (0.55 + k * 0.09)
-            d.arc((cx - fw * 0.6, ly - fh * 0.05, cx + fw * 0.6, ly + fh * 0.12), 200, 340, fill=lc, width=max(1, int(s * 0.003)))
+            d.arc(
+                (cx - fw * 0.6, ly - fh * 0.05, cx + fw * 0.6, ly + fh * 0.12),
+                200,
+                340,
+                fill=lc,
+                width=max(1, int(s * 0.003)),
+            )
         for side in (-1, 1):
             ex = cx + side * (gap + er * 1.6)
             for k in (-1, 0, 1):
-                d.line((ex, eye_y + k * er * 0.3, ex + side * er * 0.7, eye_y + k * er * 0.6), fill=lc, width=max(1, int(s * 0.0025)))
+                d.line(
+                    (ex, eye_y + k * er * 0.3, ex + side * er * 0.7, eye_y + k * er * 0.6),
+                    fill=lc,
+                    width=max(1, int(s * 0.0025)),
+                )
     if traits.freckles:
         rng = random.Random(7)
         for _ in range(40):
@@ -289,42 +391,81 @@ def draw_portrait(traits: FaceTraits, width: int, height: int, *, label: bool = 
     # Facial hair.
     beard_colour = _shade(hair, 0.9)
     if traits.beard == "beard":
-        d.chord((cx - fw * 0.95, cy + fh * 0.05, cx + fw * 0.95, cy + fh * 1.02), 0, 180, fill=beard_colour)
-        d.chord((cx - mw, mouth_y - mw * 0.35, cx + mw, mouth_y + mw * 0.35), 0, 180, fill=(150, 70, 70))
+        d.chord(
+            (cx - fw * 0.95, cy + fh * 0.05, cx + fw * 0.95, cy + fh * 1.02),
+            0,
+            180,
+            fill=beard_colour,
+        )
+        d.chord(
+            (cx - mw, mouth_y - mw * 0.35, cx + mw, mouth_y + mw * 0.35), 0, 180, fill=(150, 70, 70)
+        )
     elif traits.beard == "stubble":
         rng = random.Random(11)
-        for _ in range(int(260)):
+        for _ in range(260):
             a = rng.uniform(-0.85, 0.85)
             bx = cx + a * fw
             by = cy + fh * rng.uniform(0.3, 0.95 - abs(a) * 0.3)
             r = max(1, s * 0.0022)
             d.ellipse((bx - r, by - r, bx + r, by + r), fill=_shade(beard_colour, 0.7))
     if traits.beard in ("beard", "moustache"):
-        d.chord((cx - mw * 1.1, mouth_y - mw * 0.7, cx + mw * 1.1, mouth_y + mw * 0.05), 180, 360, fill=beard_colour)
+        d.chord(
+            (cx - mw * 1.1, mouth_y - mw * 0.7, cx + mw * 1.1, mouth_y + mw * 0.05),
+            180,
+            360,
+            fill=beard_colour,
+        )
     if traits.scar:
         side = -1 if traits.scar == "left" else 1  # the character's left is the viewer's right
         side = -side
         sx = cx + side * fw * 0.55
-        d.line((sx - fw * 0.12, eye_y + er * 1.2, sx + fw * 0.12, eye_y + er * 3.0), fill=(170, 80, 80), width=max(2, int(s * 0.006)))
-        items.append({"name": "scar", "box": box(sx - fw * 0.15, eye_y + er * 1.1, sx + fw * 0.15, eye_y + er * 3.1)})
+        d.line(
+            (sx - fw * 0.12, eye_y + er * 1.2, sx + fw * 0.12, eye_y + er * 3.0),
+            fill=(170, 80, 80),
+            width=max(2, int(s * 0.006)),
+        )
+        items.append(
+            {
+                "name": "scar",
+                "box": box(sx - fw * 0.15, eye_y + er * 1.1, sx + fw * 0.15, eye_y + er * 3.1),
+            }
+        )
     if traits.glasses:
         lw = max(2, int(s * 0.006))
         for side in (-1, 1):
             ex = cx + side * gap
-            d.rounded_rectangle((ex - er * 1.8, eye_y - er * 1.2, ex + er * 1.8, eye_y + er * 1.2), radius=int(er * 0.5), outline=(25, 25, 25), width=lw)
-        d.line((cx - gap + er * 1.8, eye_y, cx + gap - er * 1.8, eye_y), fill=(25, 25, 25), width=lw)
-        items.append({"name": "glasses", "box": box(cx - gap - er * 1.8, eye_y - er * 1.2, cx + gap + er * 1.8, eye_y + er * 1.2)})
+            d.rounded_rectangle(
+                (ex - er * 1.8, eye_y - er * 1.2, ex + er * 1.8, eye_y + er * 1.2),
+                radius=int(er * 0.5),
+                outline=(25, 25, 25),
+                width=lw,
+            )
+        d.line(
+            (cx - gap + er * 1.8, eye_y, cx + gap - er * 1.8, eye_y), fill=(25, 25, 25), width=lw
+        )
+        items.append(
+            {
+                "name": "glasses",
+                "box": box(
+                    cx - gap - er * 1.8, eye_y - er * 1.2, cx + gap + er * 1.8, eye_y + er * 1.2
+                ),
+            }
+        )
     if traits.earring:
         ex, ey = cx - fw * 1.0, cy + fh * 0.25
         r = fw * 0.05
         d.ellipse((ex - r, ey - r, ex + r, ey + r), fill=(230, 200, 90))
-        items.append({"name": "earring", "box": box(ex - r * 2, ey - r * 2, ex + r * 2, ey + r * 2)})
+        items.append(
+            {"name": "earring", "box": box(ex - r * 2, ey - r * 2, ex + r * 2, ey + r * 2)}
+        )
     if traits.airpod:
         ax, ay = cx + fw * 1.0, cy + fh * 0.05
         r = fw * 0.08
         d.ellipse((ax - r, ay - r, ax + r, ay + r), fill=(250, 250, 250), outline=(200, 200, 200))
         d.rectangle((ax - r * 0.35, ay, ax + r * 0.35, ay + r * 2.4), fill=(250, 250, 250))
-        items.append({"name": "airpod", "box": box(ax - r * 1.5, ay - r * 1.5, ax + r * 1.5, ay + r * 2.8)})
+        items.append(
+            {"name": "airpod", "box": box(ax - r * 1.5, ay - r * 1.5, ax + r * 1.5, ay + r * 2.8)}
+        )
     if label:
         draw_label(d, width, height)
     return img, items
@@ -377,10 +518,12 @@ class OfflineGenerator:
 
     def _casting(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
         width, height = _clamp_size(request.width, request.height, (896, 1216))
-        traits = traits_from(request.prompt, request.seed or 0)
+        traits = traits_from(request.options.get("subject", request.prompt), request.seed or 0)
         img, items = draw_portrait(traits, width, height)
         meta = {"traits": traits.as_dict(), "items": items, "label": OFFLINE_LABEL}
-        return [GeneratedAsset(encode_png(img), "image/png", width, height, meta)], {"metadata": meta}
+        return [GeneratedAsset(encode_png(img), "image/png", width, height, meta)], {
+            "metadata": meta
+        }
 
     def _upscale(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
         if not request.references:
@@ -392,4 +535,6 @@ class OfflineGenerator:
             size = (round(src.width * scale), round(src.height * scale))
             img = src.resize(size, Image.Resampling.LANCZOS)
         meta = {"method": "lanczos", "source_size": list(src.size)}
-        return [GeneratedAsset(encode_png(img), "image/png", img.width, img.height, meta)], {"metadata": meta}
+        return [GeneratedAsset(encode_png(img), "image/png", img.width, img.height, meta)], {
+            "metadata": meta
+        }

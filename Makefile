@@ -1,0 +1,43 @@
+# Turnaround: `make run` starts the app, `make test` runs every test. Both are safe to rerun.
+SHELL := /bin/bash
+# Django 6.1 needs Python >= 3.12: take pyenv's 3.13 or 3.12 where the default python3 is older.
+PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.13 python3.12 2>/dev/null))
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CHROMIUM ?= $(shell command -v chromium chromium-browser 2>/dev/null | head -n1)
+
+.PHONY: run test test-fast lint bench install migrate demo clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (pyenv install 3.13)."; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,scale]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py demo
+	$(PY) manage.py serve
+
+test: install
+	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
+	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || true; done
+
+clean:
+	rm -rf $(VENV) var

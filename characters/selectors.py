@@ -1,0 +1,80 @@
+"""Read queries shared by views: one place for select_related/prefetch, so pages stay O(1) in queries."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch, QuerySet, Sum
+from django.http import Http404
+
+from .models import Activity, CastingCandidate, Character, Generation, Project
+
+
+def projects_for(user: AbstractBaseUser) -> QuerySet[Project]:
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user=user)
+
+
+def project_for(user: AbstractBaseUser, slug: str) -> Project:
+    """The project, if the user may see it; anything else is a 404, never a 403."""
+    project = projects_for(user).filter(slug=slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    return project
+
+
+def board_characters(project: Project) -> QuerySet[Character]:
+    return (
+        Character.objects.filter(project=project)
+        .select_related("locked_candidate__image", "locked_candidate__image_4k")
+        .order_by("name")
+    )
+
+
+def character_for(project: Project, slug: str) -> Character:
+    character = (
+        Character.objects.filter(project=project, slug=slug)
+        .select_related(
+            "project",
+            "locked_candidate__image",
+            "locked_candidate__image_4k",
+            "locked_candidate__upscale_generation",
+            "locked_candidate__decided_by",
+        )
+        .first()
+    )
+    if character is None:
+        raise Http404("No such character.")
+    return character
+
+
+def candidates_for(character: Character) -> QuerySet[CastingCandidate]:
+    return (
+        CastingCandidate.objects.filter(character=character)
+        .select_related("generation", "image", "image_4k", "decided_by", "upscale_generation")
+        .order_by("created_at", "id")
+    )
+
+
+def candidate_for(character: Character, pk: int) -> CastingCandidate:
+    candidate = candidates_for(character).filter(pk=pk).first()
+    if candidate is None:
+        raise Http404("No such candidate.")
+    return candidate
+
+
+def character_history(character: Character, limit: int = 30) -> QuerySet[Activity]:
+    return Activity.objects.filter(character=character).select_related("actor")[:limit]
+
+
+def spend_by_stage(character: Character) -> list[dict]:
+    return list(
+        Generation.objects.filter(character=character, cost_usd__isnull=False)
+        .values("stage", "provider")
+        .annotate(total=Sum("cost_usd"))
+        .order_by("stage", "provider")
+    )
+
+
+def prefetch_candidates() -> Prefetch:
+    return Prefetch("candidates", queryset=CastingCandidate.objects.select_related("generation"))

@@ -1,0 +1,76 @@
+"""Storing generated files: content-hashed names through Django's STORAGES.
+
+Storing the same bytes twice in a project yields the same Asset, which is what makes a
+redelivered task harmless: it cannot create a second file for the same picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+
+from . import imaging
+from .models import Asset, Generation, Project
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
+
+
+def asset_name(project_id: int, digest: str, suffix: str) -> str:
+    return f"projects/{project_id}/{digest[:2]}/{digest}{suffix}"
+
+
+def _save(name: str, data: bytes) -> str:
+    if default_storage.exists(name):
+        return name
+    return default_storage.save(name, ContentFile(data))
+
+
+def asset_store(
+    *,
+    project: Project,
+    data: bytes,
+    mime: str,
+    generation: Generation | None = None,
+    width: int = 0,
+    height: int = 0,
+    derive: bool = True,
+) -> Asset:
+    """Keep bytes as an Asset (original as sent, plus WebP thumbnail and preview for images)."""
+    digest = hashlib.sha256(data).hexdigest()
+    existing = Asset.objects.filter(project=project, sha256=digest).first()
+    if existing is not None:
+        return existing
+    if mime.startswith("image/") and not (width and height):
+        info = imaging.inspect_image(data)
+        mime, width, height = info.mime, info.width, info.height
+    ext = EXTENSIONS.get(mime, "bin")
+    name = _save(asset_name(project.pk, digest, f".{ext}"), data)
+    asset = Asset(
+        project=project,
+        generation=generation,
+        file=name,
+        sha256=digest,
+        mime=mime,
+        width=width,
+        height=height,
+        byte_size=len(data),
+    )
+    if derive and mime.startswith("image/"):
+        sizes = imaging.derived_sizes(data)
+        asset.preview = _save(asset_name(project.pk, digest, ".preview.webp"), sizes["preview"])
+        asset.thumbnail = _save(asset_name(project.pk, digest, ".thumb.webp"), sizes["thumbnail"])
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        # Another worker stored the same bytes a moment ago: theirs is the one.
+        return Asset.objects.get(project=project, sha256=digest)
+    return asset
+
+
+def asset_read(asset: Asset) -> bytes:
+    with default_storage.open(asset.file.name, "rb") as fh:
+        return fh.read()

@@ -1,0 +1,161 @@
+"""django-q2 entry points. Tasks take ids, re-fetch, and return early when the work is done.
+
+run_generation is the one task for every stage: it claims the Generation (a conditional
+UPDATE, so two workers never both run it), builds the request through the stage's handler,
+calls the routed generator, and hands the result back to the handler to store. A redelivered
+task finds the generation claimed or final and does nothing: no second image, no second charge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from . import services
+from .generators.base import GenerationRequest, GenerationResult, GeneratorError
+from .generators.routing import get_generator
+from .imaging import ImageRejected
+from .models import CastingCandidate, Generation, Stage
+from .storage import asset_read, asset_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StageHandler:
+    build: Callable[[Generation], GenerationRequest]
+    apply: Callable[[Generation, GenerationResult], None]
+
+
+STAGE_HANDLERS: dict[str, StageHandler] = {}
+
+
+def stage_handler(stage: str) -> Callable[[type], type]:
+    def register(cls: type) -> type:
+        STAGE_HANDLERS[stage] = StageHandler(build=cls.build, apply=cls.apply)
+        return cls
+
+    return register
+
+
+def enqueue_generation(generation_id: int) -> None:
+    async_task(
+        "characters.tasks.run_generation",
+        generation_id,
+        task_name=f"generation-{generation_id}",
+        group="generations",
+    )
+
+
+def run_generation(generation_id: int) -> str:
+    generation = services.generation_claim(generation_id=generation_id)
+    if generation is None:
+        return "skipped: already running or final"
+    handler = STAGE_HANDLERS[generation.stage]
+    generator = get_generator(generation.provider)
+    try:
+        request = handler.build(generation)
+        result = generator.generate(request)
+        with transaction.atomic():
+            locked = Generation.objects.select_for_update().get(pk=generation.pk)
+            if locked.status != Generation.Status.RUNNING or locked.attempts != generation.attempts:
+                # A later attempt took this generation over; its result is the one kept.
+                return "discarded: superseded"
+            handler.apply(locked, result)
+            Generation.objects.filter(pk=locked.pk).update(
+                status=Generation.Status.SUCCEEDED,
+                finished_at=timezone.now(),
+                cost_usd=result.cost_usd,
+                provider_request_id=result.provider_request_id[:200],
+                response_metadata=_jsonable(result.metadata),
+                model=result.model or locked.model,
+                error="",
+            )
+        return "succeeded"
+    except GeneratorError as exc:
+        services.generation_fail(generation=generation, reason=exc.message, blocked=exc.blocked)
+        return "blocked" if exc.blocked else "failed"
+    except ImageRejected as exc:
+        services.generation_fail(generation=generation, reason=str(exc))
+        return "failed"
+    except services.ServiceError as exc:
+        services.generation_fail(generation=generation, reason=str(exc))
+        return "failed"
+    except Exception:
+        log.exception("generation %s crashed", generation_id)
+        services.generation_fail(
+            generation=generation,
+            reason="Something went wrong inside Turnaround while making this. It has been logged; try again.",
+        )
+        return "failed"
+    finally:
+        generator.close()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+# --- casting -----------------------------------------------------------------------------------
+
+PORTRAIT_SIZE = (896, 1216)  # 3:4, the size the default portrait model returns
+
+
+@stage_handler(Stage.CASTING)
+class CastingHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        return GenerationRequest(
+            stage=Stage.CASTING,
+            prompt=generation.prompt,
+            width=PORTRAIT_SIZE[0],
+            height=PORTRAIT_SIZE[1],
+            aspect_ratio="3:4",
+            seed=generation.seed,
+            options={"subject": generation.parameters.get("subject", generation.prompt)},
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        asset = result.assets[0]
+        stored = asset_store(
+            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
+        )
+        CastingCandidate.objects.filter(generation=generation).update(image=stored)
+
+
+@stage_handler(Stage.UPSCALE)
+class UpscaleHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        from .generators.base import ReferenceImage
+
+        candidate = CastingCandidate.objects.select_related("image").get(
+            upscale_generation=generation
+        )
+        return GenerationRequest(
+            stage=Stage.UPSCALE,
+            prompt="",
+            references=(ReferenceImage(asset_read(candidate.image), candidate.image.mime, "face"),),
+            width=int(generation.parameters.get("target", 4096)),
+            seed=generation.seed,
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        asset = result.assets[0]
+        stored = asset_store(
+            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
+        )
+        CastingCandidate.objects.filter(upscale_generation=generation).update(image_4k=stored)

@@ -61,7 +61,9 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
 def brief(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.EDIT_BRIEF)
-    form = BriefForm(request.POST, instance=character)
+    # Unbound from the instance: ModelForm validation would write the new values onto it and
+    # the service would then see nothing to change.
+    form = BriefForm(request.POST)
     saved = False
     if form.is_valid():
         services.character_update_brief(character=character, user=request.user, **form.cleaned_data)

@@ -518,7 +518,9 @@ class ProviderTransport:
                 )
             result = Download(response.content, mime, url, attempts)
             if kind == "image":
-                info = checked_image(response.content, self.provider, attempts=attempts)
+                info = checked_image(
+                    response.content, f"{self.provider}'s image", attempts=attempts
+                )
                 result.mime, result.width, result.height = info
             return result
         raise GeneratorError(
@@ -526,8 +528,11 @@ class ProviderTransport:
         )
 
 
-def checked_image(data: bytes, provider: str, *, attempts: int = 1) -> tuple[str, int, int]:
-    """(mime, width, height) of bytes that pass the one guarded decode path."""
+def checked_image(data: bytes, what: str, *, attempts: int = 1) -> tuple[str, int, int]:
+    """(mime, width, height) of bytes that pass the one guarded decode path.
+
+    what names the image in the error ("Gemini's image"); a refusal is permanent.
+    """
     # Imported here: imaging reads Django settings, and the fake server imports this package.
     from characters.imaging import ImageRejected, inspect_image
 
@@ -535,6 +540,35 @@ def checked_image(data: bytes, provider: str, *, attempts: int = 1) -> tuple[str
         info = inspect_image(data)
     except ImageRejected as exc:
         raise GeneratorError(
-            f"{provider}'s image was refused: {exc}", permanent=True, attempts=attempts
+            f"{what} was refused: {exc}", permanent=True, attempts=attempts
         ) from exc
     return info.mime, info.width, info.height
+
+
+def transport_from_settings(
+    *,
+    provider: str,
+    base_url: str,
+    auth_headers: Mapping[str, str],
+    download_hosts: Iterable[str],
+    **overrides: Any,
+) -> ProviderTransport:
+    """A transport configured from Django settings; overrides (tests, tools) win when given."""
+    from django.conf import settings
+
+    options: dict[str, Any] = {
+        "extra_download_hosts": getattr(settings, "TURNAROUND_DOWNLOAD_HOSTS", []),
+        "max_download_bytes": getattr(settings, "TURNAROUND_MAX_DOWNLOAD_BYTES", 64 << 20),
+        "read_timeout": float(
+            getattr(settings, "TURNAROUND_PROVIDER_READ_TIMEOUT", DEFAULT_READ_TIMEOUT)
+        ),
+        "deadline": float(getattr(settings, "TURNAROUND_PROVIDER_DEADLINE", DEFAULT_DEADLINE)),
+    }
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    return ProviderTransport(
+        provider=provider,
+        base_url=base_url,
+        auth_headers=auth_headers,
+        download_hosts=download_hosts,
+        **options,
+    )

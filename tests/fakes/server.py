@@ -162,6 +162,17 @@ class Task:
     video_id: str = ""
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients hanging up mid-answer is what the size-cap and deadline faults are for.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeProvider:
     """The shared state behind the handler: files, tasks, faults, recorded requests."""
 
@@ -175,7 +186,7 @@ class FakeProvider:
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
-        self.server: ThreadingHTTPServer | None = None
+        self.server: QuietServer | None = None
 
     # --- control --------------------------------------------------------------------------
 
@@ -216,8 +227,7 @@ class FakeProvider:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         handler = type("BoundHandler", (Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer((host, port), handler)
-        self.server.daemon_threads = True
+        self.server = QuietServer((host, port), handler)
         self.base_url = f"http://{host}:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self.base_url

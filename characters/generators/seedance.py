@@ -1,0 +1,251 @@
+"""Seedance 2.0 on BytePlus ModelArk: video shots made from the locked references.
+
+Wire format: ../shared/providers/seedance.md. The provider is asynchronous: create a task, hand
+its id to the task layer (on_submitted) so a redelivered task resumes instead of paying again,
+poll until it is final, then download the video at once (its URL expires in about a day).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .http import ProviderHTTPError, ProviderTransport, Sleep, transport_from_settings
+
+TASKS_PATH = "/contents/generations/tasks"
+DOWNLOAD_HOSTS = ("*.bytepluses.com", "*.byteplus.com", "*.volces.com")
+RATIOS = frozenset({"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"})
+# *unsure*: 1080p is documented for the standard model only; the fast model stops at 720p.
+RESOLUTIONS_STANDARD = frozenset({"480p", "720p", "1080p"})
+RESOLUTIONS_FAST = frozenset({"480p", "720p"})
+MAX_REFERENCES = 9
+DURATION_RANGE = (4, 15)
+SEED_RANGE = (-1, 4_294_967_295)
+DEFAULT_RESOLUTION = "720p"
+DEFAULT_RATIO = "16:9"
+DEFAULT_DURATION = 5
+POLL_INTERVAL = 5.0
+# Under the django-q2 task timeout (900 s) so the worker is never killed mid-poll.
+SHOT_DEADLINE = 840.0
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
+BLOCKED_CODE_MARK = "SensitiveContentDetected"
+
+
+class SeedanceGenerator:
+    name = "seedance"
+    display = "Seedance"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str | None = None,
+        poll_interval: float = POLL_INTERVAL,
+        shot_deadline: float = SHOT_DEADLINE,
+        clock: Any = time.monotonic,
+        **transport_options: Any,
+    ) -> None:
+        self.model = model or settings.SEEDANCE_MODEL
+        key = api_key if api_key is not None else settings.ARK_API_KEY
+        self.poll_interval = poll_interval
+        self.shot_deadline = shot_deadline
+        self.clock = clock
+        self.http: ProviderTransport = transport_from_settings(
+            provider=self.display,
+            base_url=base_url or settings.ARK_API_BASE,
+            auth_headers={"Authorization": f"Bearer {key}"},
+            download_hosts=DOWNLOAD_HOSTS,
+            **transport_options,
+        )
+        self.sleep: Sleep = self.http.sleep
+
+    def __repr__(self) -> str:
+        return f"SeedanceGenerator(model={self.model!r})"
+
+    def model_for(self, stage: str) -> str:
+        return self.model
+
+    def estimate_cost(self, request: GenerationRequest) -> Decimal:
+        return settings.TURNAROUND_PRICES["seedance_shot_estimate"]
+
+    def close(self) -> None:
+        self.http.close()
+
+    def check(self) -> str:
+        # No cheap read exists; an unknown task id answers 404 only once the key is accepted.
+        self.http.request("GET", f"{TASKS_PATH}/cgt-turnaround-check", ok_statuses=(404,))
+        return "authenticated"
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel a queued task. A task already gone (404) counts as cancelled."""
+        self.http.request("DELETE", f"{TASKS_PATH}/{task_id}", ok_statuses=(404,))
+
+    # --- request building -----------------------------------------------------------------
+
+    def task_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The exact JSON sent to create a shot task."""
+        options = request.options
+        resolution = options.get("resolution", DEFAULT_RESOLUTION)
+        allowed = RESOLUTIONS_FAST if "fast" in self.model else RESOLUTIONS_STANDARD
+        if resolution not in allowed:
+            raise GeneratorError(
+                f"{self.model} makes {', '.join(sorted(allowed))} video, not {resolution!r}.",
+                permanent=True,
+            )
+        ratio = options.get("ratio") or request.aspect_ratio or DEFAULT_RATIO
+        if ratio not in RATIOS:
+            raise GeneratorError(
+                f"Seedance does not make {ratio!r} video; use one of {', '.join(sorted(RATIOS))}.",
+                permanent=True,
+            )
+        duration = options.get("duration", DEFAULT_DURATION)
+        low, high = DURATION_RANGE
+        if not isinstance(duration, int) or not (duration == -1 or low <= duration <= high):
+            raise GeneratorError(
+                f"Shot length must be {low}-{high} seconds (or -1 for automatic), not {duration!r}.",
+                permanent=True,
+            )
+        seed = -1 if request.seed is None else request.seed
+        if not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
+            raise GeneratorError("Seedance seeds run from -1 to 4294967295.", permanent=True)
+        if len(request.references) > MAX_REFERENCES:
+            raise GeneratorError(
+                f"Seedance takes at most {MAX_REFERENCES} reference images; "
+                f"{len(request.references)} were given.",
+                permanent=True,
+            )
+        if not request.prompt.strip():
+            raise GeneratorError("The shot prompt is empty.", permanent=True)
+        content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
+        for ref in request.references:
+            if not ref.mime.startswith("image/"):
+                raise GeneratorError("Seedance references must be images.", permanent=True)
+            data_url = f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
+            content.append(
+                {"type": "image_url", "image_url": {"url": data_url}, "role": "reference_image"}
+            )
+        return {
+            "model": self.model,
+            "content": content,
+            "resolution": resolution,
+            "ratio": ratio,
+            "duration": duration,
+            "generate_audio": False,
+            "seed": seed,
+            "watermark": False,
+        }
+
+    # --- the shot -------------------------------------------------------------------------
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        if request.stage != "shot":
+            raise GeneratorError(
+                f"Seedance does not serve the {request.stage} stage.", permanent=True
+            )
+        attempts = 0
+        if request.resume_id:
+            task_id = request.resume_id
+        else:
+            body = self.task_body(request)
+            try:
+                response = self.http.request("POST", TASKS_PATH, json_body=body, paid=True)
+            except ProviderHTTPError as exc:
+                if BLOCKED_CODE_MARK in exc.provider_code:
+                    raise GeneratorError(
+                        f"Seedance refused the shot ({exc.provider_code}): {exc.message}",
+                        permanent=True,
+                        blocked=True,
+                        status_code=exc.status_code,
+                        attempts=exc.attempts,
+                    ) from exc
+                raise
+            attempts = response.attempts
+            task_id = str(response.json().get("id") or "")
+            if not task_id:
+                raise GeneratorError(
+                    "Seedance accepted the shot but sent no task id.",
+                    permanent=False,
+                    attempts=attempts,
+                )
+            if request.on_submitted is not None:
+                request.on_submitted(task_id)
+        task = self._wait(task_id, attempts)
+        return self._finish(task_id, task, attempts)
+
+    def _wait(self, task_id: str, attempts: int) -> dict[str, Any]:
+        ends_at = self.clock() + self.shot_deadline
+        while True:
+            task = self.http.request("GET", f"{TASKS_PATH}/{task_id}").json()
+            status = task.get("status") if isinstance(task, dict) else None
+            if status in FINAL_STATUSES:
+                return task
+            if self.clock() + self.poll_interval > ends_at:
+                try:
+                    self.cancel(task_id)
+                    cancelled = "it was cancelled"
+                except GeneratorError:
+                    # A running task cannot be cancelled; it may still finish and be billed.
+                    cancelled = "it could not be cancelled and may still be billed"
+                raise GeneratorError(
+                    f"Seedance did not finish the shot within {round(self.shot_deadline)} s "
+                    f"(task {task_id} was {status}); {cancelled}.",
+                    permanent=False,
+                    attempts=max(attempts, 1),
+                )
+            self.sleep(self.poll_interval)
+
+    def _finish(self, task_id: str, task: dict[str, Any], attempts: int) -> GenerationResult:
+        status = task["status"]
+        attempts = max(attempts, 1)
+        if status != "succeeded":
+            error = task.get("error") or {}
+            code = str(error.get("code") or "")
+            message = str(error.get("message") or "")
+            if BLOCKED_CODE_MARK in code:
+                raise GeneratorError(
+                    f"Seedance refused the shot ({code}){': ' + message if message else '.'}",
+                    permanent=True,
+                    blocked=True,
+                    attempts=attempts,
+                )
+            detail = f" ({code}: {message})" if code or message else ""
+            raise GeneratorError(
+                f"Seedance task {task_id} {status}{detail}.",
+                permanent=status == "failed" and code.startswith(("InvalidParameter", "Missing")),
+                attempts=attempts,
+            )
+        url = (task.get("content") or {}).get("video_url")
+        if not url:
+            raise GeneratorError(
+                f"Seedance task {task_id} succeeded without a video URL.",
+                permanent=False,
+                attempts=attempts,
+                charged=True,
+            )
+        download = self.http.download(url, kind="video")
+        usage = task.get("usage") or {}
+        tokens = usage.get("completion_tokens")
+        if isinstance(tokens, int):
+            cost = Decimal(tokens) / 1000 * settings.TURNAROUND_PRICES["seedance_usd_per_1k_tokens"]
+        else:
+            cost = settings.TURNAROUND_PRICES["seedance_shot_estimate"]
+        meta = {
+            key: task.get(key)
+            for key in ("resolution", "ratio", "duration", "framespersecond", "seed")
+            if task.get(key) is not None
+        }
+        return GenerationResult(
+            assets=[GeneratedAsset(download.data, download.mime, metadata=meta)],
+            provider=self.name,
+            model=str(task.get("model") or self.model),
+            cost_usd=cost,
+            provider_request_id=task_id,
+            metadata={"usage": usage, **meta},
+            attempts=attempts,
+        )

@@ -1,0 +1,61 @@
+"""Fixtures for the provider clients: one fake provider server per session, reset per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.fakes.server import ARK_KEY, GEMINI_KEY, RECRAFT_KEY, FakeProvider
+
+
+@pytest.fixture(scope="session")
+def fake_provider() -> Iterator[FakeProvider]:
+    """The fake server on a loopback port; .base_url, .add_fault(), .requests."""
+    fake = FakeProvider()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep that records instead of waiting."""
+
+    calls: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def fake(fake_provider: FakeProvider, settings: Any) -> FakeProvider:
+    """The fake, emptied, with settings pointing every provider at it."""
+    fake_provider.reset()
+    base = fake_provider.base_url
+    settings.RECRAFT_API_KEY = RECRAFT_KEY
+    settings.RECRAFT_API_BASE = f"{base}/recraft/v1"
+    settings.RECRAFT_MODEL = "recraftv3"
+    settings.GEMINI_API_KEY = GEMINI_KEY
+    settings.GEMINI_API_BASE = f"{base}/gemini"
+    settings.GEMINI_IMAGE_MODEL = "gemini-3-pro-image-preview"
+    settings.GEMINI_INSPECT_MODEL = "gemini-3-pro-preview"
+    settings.ARK_API_KEY = ARK_KEY
+    settings.ARK_API_BASE = f"{base}/ark/api/v3"
+    settings.SEEDANCE_MODEL = "dreamina-seedance-2-0-260128"
+    settings.TURNAROUND_DOWNLOAD_HOSTS = [base.split("//", 1)[1]]
+    settings.TURNAROUND_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+    return fake_provider
+
+
+@pytest.fixture
+def fast(sleeps: Sleeps) -> dict[str, Any]:
+    """Transport options for tests: no real sleeping, short timeouts."""
+    return {"sleep": sleeps, "read_timeout": 0.4, "deadline": 5.0, "backoff_base": 0.01}

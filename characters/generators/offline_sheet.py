@@ -108,7 +108,7 @@ def _draw_figure(
     skin = SKIN_TONES[traits.skin]
     hair = HAIR_COLOURS[traits.hair]
     # Figure height: tall panels are limited by their width, wide ones by their height.
-    fig_h = min(height * 0.84, width * 0.9 / 0.34)
+    fig_h = min(height * 0.84, width * 0.9 / 0.3)
     u = fig_h / 8  # the head is one eighth of the figure
     top = height * 0.04 + (height * 0.84 - fig_h) / 2
     cx = width / 2

@@ -91,11 +91,11 @@ def open_trusted(data: bytes) -> Image.Image:
     return img
 
 
-def webp_bytes(img: Image.Image, *, quality: int = 82) -> bytes:
+def webp_bytes(img: Image.Image, *, quality: int = 82, method: int = 4) -> bytes:
     buf = io.BytesIO()
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGB")
-    img.save(buf, "WEBP", quality=quality, method=4)
+    img.save(buf, "WEBP", quality=quality, method=method)
     return buf.getvalue()
 
 
@@ -386,13 +386,18 @@ def match_cells(cells: list[Box], nominal: dict[str, Box]) -> dict[str, Box]:
 
 
 def _preview(img: Image.Image, box: Box) -> bytes:
-    """A WebP preview of one region, reduced by a whole factor before the final resample."""
+    """A WebP preview of one region, reduced by a whole factor before the final resample.
+
+    The reduce leaves at least 1.5x the target for LANCZOS (sharp enough at 512 px), and WebP
+    method 2 encodes about a third faster than 4 for a few percent more bytes: previews are
+    made for every panel inside the split, which should cost little more than the decode.
+    """
     x, y, w, h = box
-    factor = max(1, int(max(w, h) / (PANEL_PREVIEW_SIDE * 2)))
+    factor = max(1, int(max(w, h) / (PANEL_PREVIEW_SIDE * 1.5)))
     region = (x, y, x + w, y + h)
     part = img.reduce(factor, box=region) if factor > 1 else img.crop(region)
     part.thumbnail((PANEL_PREVIEW_SIDE, PANEL_PREVIEW_SIDE), Image.Resampling.LANCZOS)
-    return webp_bytes(part)
+    return webp_bytes(part, method=2)
 
 
 def split_sheet(data: bytes, preset: str = DEFAULT_PRESET, *, previews: bool = True) -> SplitResult:

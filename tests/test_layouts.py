@@ -45,7 +45,7 @@ def test_boxes_sit_inside_the_sheet_without_overlapping(name):
     assert len(set(preset.kinds)) == len(preset.kinds)
     for spec in preset.panels:
         x, y, w, h = spec.box
-        assert 0 <= x and 0 <= y and w > 0 and h > 0
+        assert x >= 0 and y >= 0 and w > 0 and h > 0
         assert x + w <= 1 + 1e-9 and y + h <= 1 + 1e-9
         assert spec.label
     for i, a in enumerate(preset.panels):

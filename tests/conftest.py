@@ -30,7 +30,9 @@ def _inline_tasks(monkeypatch, request):
 @pytest.fixture
 def make_user(db):
     def make(username: str, **extra):
-        return get_user_model().objects.create_user(username, f"{username}@example.com", PASSWORD, **extra)
+        return get_user_model().objects.create_user(
+            username, f"{username}@example.com", PASSWORD, **extra
+        )
 
     return make
 
@@ -76,7 +78,9 @@ def character(project):
 def other_project(make_user):
     stranger = make_user("stranger")
     project = services.project_create(name="Another Film", owner=stranger, slug="another")
-    character = Character.objects.create(project=project, name="Jon", slug="jon", brief="A tall man.")
+    character = Character.objects.create(
+        project=project, name="Jon", slug="jon", brief="A tall man."
+    )
     return project, character
 
 

@@ -36,16 +36,23 @@ class TestAdmin:
         assert response.status_code == 200
         assert model._meta.verbose_name_plural.lower() in response.content.decode().lower()
 
-    def test_the_character_page_lists_candidates_inline_with_thumbnails(self, admin_client, character, owner, cast):
+    def test_the_character_page_lists_candidates_inline_with_thumbnails(
+        self, admin_client, character, owner, cast
+    ):
         a, b = cast(character, owner, count=2)
-        html = admin_client.get(reverse("admin:characters_character_change", args=[character.pk])).content.decode()
+        html = admin_client.get(
+            reverse("admin:characters_character_change", args=[character.pk])
+        ).content.decode()
         assert reverse("asset", args=["lighthouse", a.image_id, "thumb"]) in html
         assert reverse("asset", args=["lighthouse", b.image_id, "thumb"]) in html
 
     def test_generations_filter_by_status_and_stage(self, admin_client, character, owner, cast):
         cast(character, owner, count=1)
         url = reverse("admin:characters_generation_changelist")
-        assert "1 generation" in admin_client.get(url + "?status=succeeded&stage=casting").content.decode()
+        assert (
+            "1 generation"
+            in admin_client.get(url + "?status=succeeded&stage=casting").content.decode()
+        )
         assert "0 generations" in admin_client.get(url + "?status=failed").content.decode()
 
     def test_activity_is_read_only(self, admin_client, character, owner, cast):
@@ -59,7 +66,9 @@ class TestAdmin:
         assert activity.verb == "cast candidates"
 
     def test_search_finds_characters_by_brief(self, admin_client, character):
-        html = admin_client.get(reverse("admin:characters_character_changelist") + "?q=olive").content.decode()
+        html = admin_client.get(
+            reverse("admin:characters_character_changelist") + "?q=olive"
+        ).content.decode()
         assert "Mara Quell" in html
 
 
@@ -93,11 +102,23 @@ class TestCommands:
     # transaction=True: the command's on_commit enqueue must fire while it waits.
     @pytest.mark.django_db(transaction=True)
     def test_cast_queues_and_waits(self, character, owner, capsys):
-        call_command("cast", "lighthouse/mara", "--count", "2", "--wait", "--user", "olive", "--timeout", "60")
+        call_command(
+            "cast",
+            "lighthouse/mara",
+            "--count",
+            "2",
+            "--wait",
+            "--user",
+            "olive",
+            "--timeout",
+            "60",
+        )
         out = capsys.readouterr().out
         assert out.count(": succeeded") == 2
         assert "cost=$0.0000" in out
-        assert CastingCandidate.objects.filter(character=character, image__isnull=False).count() == 2
+        assert (
+            CastingCandidate.objects.filter(character=character, image__isnull=False).count() == 2
+        )
 
     @pytest.mark.django_db(transaction=True)
     def test_cast_exits_non_zero_when_any_failed(self, character, owner, monkeypatch, capsys):
@@ -109,10 +130,23 @@ class TestCommands:
 
         monkeypatch.setattr(offline.OfflineGenerator, "_casting", refuse)
         with pytest.raises(CommandError, match="1 of 1"):
-            call_command("cast", "lighthouse/mara", "--count", "1", "--wait", "--user", "olive", "--timeout", "60")
+            call_command(
+                "cast",
+                "lighthouse/mara",
+                "--count",
+                "1",
+                "--wait",
+                "--user",
+                "olive",
+                "--timeout",
+                "60",
+            )
         assert "reason=Provider down" in capsys.readouterr().out
 
-    @pytest.mark.parametrize("target,message", [("nope", "PROJECT_SLUG/CHARACTER_SLUG"), ("lighthouse/nobody", "No character")])
+    @pytest.mark.parametrize(
+        "target,message",
+        [("nope", "PROJECT_SLUG/CHARACTER_SLUG"), ("lighthouse/nobody", "No character")],
+    )
     def test_cast_names_a_bad_target(self, character, target, message):
         with pytest.raises(CommandError, match=message):
             call_command("cast", target, "--count", "1", "--user", "olive")

@@ -57,7 +57,9 @@ class TestGenerationTask:
         assert generation.attempts == 1
         assert character.project.assets.count() == 1
 
-    def test_a_generation_abandoned_by_a_dead_worker_can_be_claimed_again(self, character, owner, cast):
+    def test_a_generation_abandoned_by_a_dead_worker_can_be_claimed_again(
+        self, character, owner, cast
+    ):
         (candidate,) = cast(character, owner, count=1)
         from datetime import timedelta
 
@@ -78,7 +80,9 @@ class TestGenerationTask:
         from characters.generators.base import GeneratorError
 
         def refuse(self, request):
-            raise GeneratorError("The provider is overloaded; try again in a minute.", permanent=False)
+            raise GeneratorError(
+                "The provider is overloaded; try again in a minute.", permanent=False
+            )
 
         with monkeypatch.context() as patched:
             patched.setattr(offline.OfflineGenerator, "_casting", refuse)
@@ -95,12 +99,16 @@ class TestGenerationTask:
         assert generation.status == "succeeded" and generation.attempts == 2
         assert candidate.image is not None
 
-    def test_a_refusal_ends_blocked_with_the_providers_words(self, character, owner, cast, monkeypatch):
+    def test_a_refusal_ends_blocked_with_the_providers_words(
+        self, character, owner, cast, monkeypatch
+    ):
         from characters.generators import offline
         from characters.generators.base import GeneratorError
 
         def block(self, request):
-            raise GeneratorError("Blocked by the provider: IMAGE_SAFETY", permanent=True, blocked=True)
+            raise GeneratorError(
+                "Blocked by the provider: IMAGE_SAFETY", permanent=True, blocked=True
+            )
 
         monkeypatch.setattr(offline.OfflineGenerator, "_casting", block)
         (candidate,) = cast(character, owner, count=1)
@@ -110,7 +118,9 @@ class TestGenerationTask:
         with pytest.raises(services.ServiceError, match="Only a failed generation"):
             services.generation_retry(generation=generation, user=owner)
 
-    def test_a_corrupt_image_fails_the_generation_and_stores_nothing(self, character, owner, cast, monkeypatch):
+    def test_a_corrupt_image_fails_the_generation_and_stores_nothing(
+        self, character, owner, cast, monkeypatch
+    ):
         from characters.generators import offline
         from characters.generators.base import GeneratedAsset
 
@@ -142,12 +152,16 @@ class TestDecisions:
     def test_a_reviewer_cannot_decide(self, character, owner, cast, member):
         (candidate,) = cast(character, owner, count=1)
         with pytest.raises(Denied):
-            services.candidate_decide(candidate=candidate, user=member("reviewer"), decision="shortlisted")
+            services.candidate_decide(
+                candidate=candidate, user=member("reviewer"), decision="shortlisted"
+            )
 
 
 @pytest.mark.django_db
 class TestApproval:
-    def test_approving_locks_the_face_upscales_it_and_records_who(self, character, owner, cast, approve):
+    def test_approving_locks_the_face_upscales_it_and_records_who(
+        self, character, owner, cast, approve
+    ):
         a, _ = cast(character, owner, count=2)
         approve(a, owner)
         character.refresh_from_db()
@@ -167,7 +181,9 @@ class TestApproval:
             services.candidate_approve(candidate=a, user=owner)
         assert Generation.objects.filter(stage="upscale").count() == 1
 
-    def test_approving_a_second_candidate_is_refused_while_the_face_is_locked(self, character, owner, cast, approve):
+    def test_approving_a_second_candidate_is_refused_while_the_face_is_locked(
+        self, character, owner, cast, approve
+    ):
         a, b = cast(character, owner, count=2)
         approve(a, owner)
         with pytest.raises(services.ServiceError, match="already locked"):
@@ -183,7 +199,9 @@ class TestApproval:
         with pytest.raises(IntegrityError):
             CastingCandidate.objects.filter(pk=b.pk).update(decision="approved")
 
-    def test_a_pending_candidate_cannot_be_approved(self, character, owner, django_capture_on_commit_callbacks):
+    def test_a_pending_candidate_cannot_be_approved(
+        self, character, owner, django_capture_on_commit_callbacks
+    ):
         (candidate,) = services.casting_start(character=character, user=owner, count=1)  # never run
         with pytest.raises(services.ServiceError, match="finished portrait"):
             services.candidate_approve(candidate=candidate, user=owner)
@@ -193,7 +211,9 @@ class TestApproval:
         approve(a, owner)
         with pytest.raises(services.ServiceError, match="Say why"):
             services.character_unlock_face(character=character, user=owner, reason="  ")
-        services.character_unlock_face(character=character, user=owner, reason="Director wants younger")
+        services.character_unlock_face(
+            character=character, user=owner, reason="Director wants younger"
+        )
         character.refresh_from_db()
         a.refresh_from_db()
         assert character.locked_candidate is None and character.stage == "casting"
@@ -203,7 +223,9 @@ class TestApproval:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_people_approving_different_candidates_at_once_lock_exactly_one(character, owner, editor, cast):
+def test_two_people_approving_different_candidates_at_once_lock_exactly_one(
+    character, owner, editor, cast
+):
     a, b = cast(character, owner, count=2)
     barrier = threading.Barrier(2)
     outcomes: dict[str, str] = {}

@@ -16,7 +16,9 @@ def character_url(character, name="character", *args):
 
 @pytest.mark.django_db
 class TestBoard:
-    def test_it_lists_characters_with_stage_and_locked_face(self, owner_client, character, owner, cast, approve):
+    def test_it_lists_characters_with_stage_and_locked_face(
+        self, owner_client, character, owner, cast, approve
+    ):
         (a,) = cast(character, owner, count=1)
         approve(a, owner)
         Character.objects.create(project=character.project, name="Tomas", slug="tomas", brief="x")
@@ -44,7 +46,9 @@ class TestBoard:
 
     def test_an_htmx_create_redirects_the_browser(self, owner_client, project):
         response = owner_client.post(
-            reverse("board", args=["lighthouse"]), {"new-name": "Ines", "new-brief": "An old woman."}, **HTMX
+            reverse("board", args=["lighthouse"]),
+            {"new-name": "Ines", "new-brief": "An old woman."},
+            **HTMX,
         )
         assert response.status_code == 200
         assert response["HX-Redirect"] == Character.objects.get(name="Ines").get_absolute_url()
@@ -89,7 +93,12 @@ class TestCharacterPage:
     def test_saving_the_brief(self, owner_client, character):
         response = owner_client.post(
             character_url(character, "character-brief"),
-            {"brief": "A new brief", "wardrobe": "Oilskin", "distinguishing_marks": "", "hand_props": ""},
+            {
+                "brief": "A new brief",
+                "wardrobe": "Oilskin",
+                "distinguishing_marks": "",
+                "hand_props": "",
+            },
             **HTMX,
         )
         assert "Saved." in response.content.decode()
@@ -108,7 +117,9 @@ class TestCharacterPage:
         character.refresh_from_db()
         assert character.brief.startswith("A woman")
 
-    def test_casting_through_htmx_returns_pending_cards_that_poll(self, owner_client, character, settings, monkeypatch):
+    def test_casting_through_htmx_returns_pending_cards_that_poll(
+        self, owner_client, character, settings, monkeypatch
+    ):
         from django_q.conf import Conf
 
         monkeypatch.setattr(Conf, "SYNC", False)  # leave them queued, as a real worker would
@@ -117,7 +128,9 @@ class TestCharacterPage:
         assert html.count('hx-trigger="every 1s"') == 3
         assert Generation.objects.filter(character=character, status="queued").count() == 3
 
-    @pytest.mark.parametrize("count,message", [("0", "at least 1"), ("50", "at most 8"), ("many", "whole number")])
+    @pytest.mark.parametrize(
+        "count,message", [("0", "at least 1"), ("50", "at most 8"), ("many", "whole number")]
+    )
     def test_a_bad_count_is_refused_with_a_message(self, owner_client, character, count, message):
         response = owner_client.post(character_url(character, "cast"), {"count": count}, **HTMX)
         assert response.status_code == 200
@@ -131,7 +144,9 @@ class TestCharacterPage:
 
     def test_a_polled_card_stops_polling_when_final(self, owner_client, character, owner, cast):
         (candidate,) = cast(character, owner, count=1)
-        response = owner_client.get(character_url(character, "candidate", candidate.pk) + "?poll=1", **HTMX)
+        response = owner_client.get(
+            character_url(character, "candidate", candidate.pk) + "?poll=1", **HTMX
+        )
         html = response.content.decode()
         assert "every 1s" not in html
         assert "candidate-finished" in response["HX-Trigger"]
@@ -139,23 +154,31 @@ class TestCharacterPage:
     def test_shortlisting_through_htmx_returns_the_card(self, owner_client, character, owner, cast):
         (candidate,) = cast(character, owner, count=1)
         response = owner_client.post(
-            character_url(character, "candidate-decide", candidate.pk), {"decision": "shortlist"}, **HTMX
+            character_url(character, "candidate-decide", candidate.pk),
+            {"decision": "shortlist"},
+            **HTMX,
         )
         assert "Unshortlist" in response.content.decode()
         candidate.refresh_from_db()
         assert candidate.decision == "shortlisted"
 
-    def test_approving_swaps_in_the_locked_face(self, owner_client, character, owner, cast, django_capture_on_commit_callbacks):
+    def test_approving_swaps_in_the_locked_face(
+        self, owner_client, character, owner, cast, django_capture_on_commit_callbacks
+    ):
         (candidate,) = cast(character, owner, count=1)
         with django_capture_on_commit_callbacks(execute=True):
-            response = owner_client.post(character_url(character, "candidate-approve", candidate.pk), **HTMX)
+            response = owner_client.post(
+                character_url(character, "candidate-approve", candidate.pk), **HTMX
+            )
         html = response.content.decode()
         assert "Locked face" in html and "Unlock face" in html
         assert "face-locked" in response["HX-Trigger"]
         character.refresh_from_db()
         assert character.locked_candidate_id == candidate.pk
 
-    def test_approving_a_candidate_of_another_character_is_404(self, owner_client, character, owner, cast, project):
+    def test_approving_a_candidate_of_another_character_is_404(
+        self, owner_client, character, owner, cast, project
+    ):
         other = Character.objects.create(project=project, name="Tomas", slug="tomas", brief="x")
         (candidate,) = cast(other, owner, count=1)
         response = owner_client.post(character_url(character, "candidate-approve", candidate.pk))
@@ -163,16 +186,24 @@ class TestCharacterPage:
         candidate.refresh_from_db()
         assert candidate.decision == "pending"
 
-    def test_approving_twice_tells_the_user_plainly(self, owner_client, character, owner, cast, approve):
+    def test_approving_twice_tells_the_user_plainly(
+        self, owner_client, character, owner, cast, approve
+    ):
         a, b = cast(character, owner, count=2)
         approve(a, owner)
-        response = owner_client.post(character_url(character, "candidate-approve", b.pk), follow=True)
+        response = owner_client.post(
+            character_url(character, "candidate-approve", b.pk), follow=True
+        )
         assert "already locked" in response.content.decode()
 
-    def test_unlock_without_a_reason_is_refused(self, owner_client, character, owner, cast, approve):
+    def test_unlock_without_a_reason_is_refused(
+        self, owner_client, character, owner, cast, approve
+    ):
         (a,) = cast(character, owner, count=1)
         approve(a, owner)
-        response = owner_client.post(character_url(character, "face-unlock"), {"reason": " "}, **HTMX)
+        response = owner_client.post(
+            character_url(character, "face-unlock"), {"reason": " "}, **HTMX
+        )
         assert "Say why" in response.content.decode()
         character.refresh_from_db()
         assert character.locked_candidate_id == a.pk
@@ -180,7 +211,9 @@ class TestCharacterPage:
     def test_unlock_with_a_reason(self, owner_client, character, owner, cast, approve):
         (a,) = cast(character, owner, count=1)
         approve(a, owner)
-        response = owner_client.post(character_url(character, "face-unlock"), {"reason": "Recast"}, **HTMX)
+        response = owner_client.post(
+            character_url(character, "face-unlock"), {"reason": "Recast"}, **HTMX
+        )
         assert "Cast" in response.content.decode()
         character.refresh_from_db()
         assert character.locked_candidate_id is None
@@ -192,9 +225,14 @@ class TestCharacterPage:
         html = client.get(character_url(character)).content.decode()
         assert "Approve" not in html and 'name="count"' not in html
         assert client.post(character_url(character, "cast"), {"count": "1"}).status_code == 403
-        assert client.post(character_url(character, "candidate-approve", candidate.pk)).status_code == 403
+        assert (
+            client.post(character_url(character, "candidate-approve", candidate.pk)).status_code
+            == 403
+        )
 
-    def test_compare_shows_the_chosen_candidates_at_full_size(self, owner_client, character, owner, cast):
+    def test_compare_shows_the_chosen_candidates_at_full_size(
+        self, owner_client, character, owner, cast
+    ):
         a, b, c = cast(character, owner, count=3)
         response = owner_client.get(character_url(character, "compare") + f"?c={a.pk}&c={c.pk}")
         html = response.content.decode()
@@ -202,7 +240,9 @@ class TestCharacterPage:
         assert reverse("asset", args=["lighthouse", c.image_id, "original"]) in html
         assert reverse("asset", args=["lighthouse", b.image_id, "original"]) not in html
 
-    def test_failed_cards_show_the_reason_and_a_retry_button(self, owner_client, character, owner, cast, monkeypatch):
+    def test_failed_cards_show_the_reason_and_a_retry_button(
+        self, owner_client, character, owner, cast, monkeypatch
+    ):
         from characters.generators import offline
         from characters.generators.base import GeneratorError
 
@@ -218,9 +258,13 @@ class TestCharacterPage:
 
 @pytest.mark.django_db
 class TestMedia:
-    def test_it_serves_a_members_images_with_long_caching(self, owner_client, character, owner, cast):
+    def test_it_serves_a_members_images_with_long_caching(
+        self, owner_client, character, owner, cast
+    ):
         (candidate,) = cast(character, owner, count=1)
-        response = owner_client.get(reverse("asset", args=["lighthouse", candidate.image_id, "thumb"]))
+        response = owner_client.get(
+            reverse("asset", args=["lighthouse", candidate.image_id, "thumb"])
+        )
         assert response["Content-Type"] == "image/webp"
         assert "immutable" in response["Cache-Control"]
         assert b"".join(response.streaming_content)[:4] == b"RIFF"
@@ -229,5 +273,15 @@ class TestMedia:
         (candidate,) = cast(character, owner, count=1)
         stranger = other_project[0].memberships.get().user
         client.force_login(stranger)
-        assert client.get(reverse("asset", args=["lighthouse", candidate.image_id, "original"])).status_code == 404
-        assert client.get(reverse("asset", args=["another", candidate.image_id, "original"])).status_code == 404
+        assert (
+            client.get(
+                reverse("asset", args=["lighthouse", candidate.image_id, "original"])
+            ).status_code
+            == 404
+        )
+        assert (
+            client.get(
+                reverse("asset", args=["another", candidate.image_id, "original"])
+            ).status_code
+            == 404
+        )

@@ -12,7 +12,9 @@ from characters.generators.offline import OfflineGenerator, traits_from
 
 
 def generate(prompt: str, seed: int, **kw):
-    return OfflineGenerator().generate(GenerationRequest(stage="casting", prompt=prompt, seed=seed, **kw))
+    return OfflineGenerator().generate(
+        GenerationRequest(stage="casting", prompt=prompt, seed=seed, **kw)
+    )
 
 
 def pixels(result) -> bytes:
@@ -31,7 +33,11 @@ def test_it_draws_a_different_face_per_seed():
 def test_it_reads_colours_and_features_from_the_brief():
     traits = traits_from("A man with red hair, green eyes, pale skin, a beard and glasses", 1)
     assert (traits.hair, traits.eyes, traits.skin, traits.beard, traits.glasses) == (
-        "red", "green", "pale", "beard", True,
+        "red",
+        "green",
+        "pale",
+        "beard",
+        True,
     )
     assert traits_from("bald, dark skin, stubble", 2).hair_style == "bald"
     assert traits_from("scar on the right cheek", 3).scar == "right"
@@ -39,7 +45,9 @@ def test_it_reads_colours_and_features_from_the_brief():
 
 def test_the_style_line_does_not_grow_stubble():
     result = generate(
-        "Photoreal headshot: stubble where the person has them.", 1, options={"subject": "A woman, long hair"}
+        "Photoreal headshot: stubble where the person has them.",
+        1,
+        options={"subject": "A woman, long hair"},
     )
     assert result.metadata["traits"]["beard"] == ""
 
@@ -74,7 +82,12 @@ def test_every_picture_is_labelled_offline_and_costs_nothing():
 def test_upscale_is_a_high_quality_resample_to_4k():
     small = generate("grey hair", 1)
     result = OfflineGenerator().generate(
-        GenerationRequest(stage="upscale", prompt="", references=(ReferenceImage(small.assets[0].data, "image/png"),), width=4096)
+        GenerationRequest(
+            stage="upscale",
+            prompt="",
+            references=(ReferenceImage(small.assets[0].data, "image/png"),),
+            width=4096,
+        )
     )
     asset = result.assets[0]
     assert max(asset.width, asset.height) == 4096

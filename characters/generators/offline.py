@@ -538,3 +538,20 @@ class OfflineGenerator:
         return [GeneratedAsset(encode_png(img), "image/png", img.width, img.height, meta)], {
             "metadata": meta
         }
+
+    # Sheets, panel edits and inspection live in offline_sheet, which builds on this module's
+    # drawing; importing it here, at call time, keeps the import one-way.
+    def _sheet(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
+        from . import offline_sheet
+
+        return offline_sheet.make_sheet(request)
+
+    def _edit(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
+        from . import offline_sheet
+
+        return offline_sheet.make_edit(request)
+
+    def _inspect(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
+        from . import offline_sheet
+
+        return offline_sheet.make_inspection(request)

@@ -63,7 +63,7 @@ def inspect_image(data: bytes, *, limit: int | None = None) -> ImageInfo:
                     )
                 if width * height > limit:
                     raise ImageRejected(
-                        f"The image is {width}×{height}, more pixels than Turnaround accepts ({limit:,})."  # noqa: RUF001
+                        f"The image is {width}×{height}, more pixels than Turnaround accepts ({limit:,})."
                     )
                 img.verify()
             # verify() checks structure; a full load catches truncated pixel data too.

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django_q.conf import Conf
 
 from characters import services
-from characters.models import Character, Membership, Project, Role
+from characters.models import Character, Membership, Role
 
 PASSWORD = "correct-horse-battery-staple"
 

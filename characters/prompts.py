@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from .layouts import LayoutPreset
 from .models import Character
 
 CASTING_STYLE = (
@@ -25,3 +28,66 @@ def casting_prompt(character: Character) -> str:
     if character.wardrobe.strip():
         parts.append(f"Wearing: {character.wardrobe.strip()}")
     return "\n".join(parts)
+
+
+def hand_prop_words(character: Character) -> list[str]:
+    """The props named in hand_props, one entry per comma, semicolon or line."""
+    return [p.strip().lower() for p in re.split(r"[,;\n]+", character.hand_props) if p.strip()]
+
+
+def without_props(text: str, props: list[str]) -> str:
+    """Drop every sentence or clause that mentions a hand prop, so none reaches the sheet."""
+    if not props:
+        return text.strip()
+    keywords = {w for prop in props for w in re.findall(r"[a-z]{3,}", prop)} - PROP_STOPWORDS
+    kept = []
+    for clause in re.split(r"(?<=[.;!?])\s+|\n+", text):
+        words = set(re.findall(r"[a-z]+", clause.lower()))
+        if clause.strip() and not (words & keywords):
+            kept.append(clause.strip())
+    return " ".join(kept)
+
+
+PROP_STOPWORDS = {"the", "and", "with", "his", "her", "their", "old", "small", "large", "big"}
+
+
+def sheet_subject(character: Character) -> str:
+    """Who is on the sheet (for the offline generator): brief, wardrobe and marks, no props."""
+    props = hand_prop_words(character)
+    return "\n".join(
+        part
+        for part in (
+            without_props(character.brief, props),
+            without_props(character.wardrobe, props),
+            without_props(character.distinguishing_marks, props),
+        )
+        if part
+    )
+
+
+def sheet_prompt(character: Character, preset: LayoutPreset, rules: list[str]) -> str:
+    """The Nano Banana Pro sheet prompt: fixed layout, the locked face, empty hands."""
+    props = hand_prop_words(character)
+    lines = [
+        "Character turnaround sheet of the person in the reference image: keep their face, "
+        "skin texture, age and proportions exactly.",
+        preset.description,
+        f"The person: {without_props(character.brief, props)}",
+    ]
+    wardrobe = without_props(character.wardrobe, props)
+    if wardrobe:
+        lines.append(f"Wardrobe, identical in every panel: {wardrobe}")
+    marks = without_props(character.distinguishing_marks, props)
+    if marks:
+        lines.append(
+            f"Distinguishing marks, visible wherever that side shows and sharp in the close-ups: {marks}"
+        )
+    lines.append("Both hands empty and relaxed: no props, nothing held.")
+    lines.extend(rules_lines(rules))
+    return "\n".join(lines)
+
+
+def rules_lines(rules: list[str]) -> list[str]:
+    if not rules:
+        return []
+    return ["Continuity rules (must hold in every panel):", *[f"- {rule}" for rule in rules]]

@@ -17,10 +17,10 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import services
-from .generators.base import GenerationRequest, GenerationResult, GeneratorError
+from .generators.base import GenerationRequest, GenerationResult, GeneratorError, ReferenceImage
 from .generators.routing import get_generator
 from .imaging import ImageRejected
-from .models import CastingCandidate, Generation, Stage
+from .models import CastingCandidate, Generation, SheetOption, Stage
 from .storage import asset_read, asset_store
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,6 @@ class CastingHandler:
 class UpscaleHandler:
     @staticmethod
     def build(generation: Generation) -> GenerationRequest:
-        from .generators.base import ReferenceImage
-
         candidate = CastingCandidate.objects.select_related("image").get(
             upscale_generation=generation
         )
@@ -159,3 +157,44 @@ class UpscaleHandler:
             project=generation.project, data=asset.data, mime=asset.mime, generation=generation
         )
         CastingCandidate.objects.filter(upscale_generation=generation).update(image_4k=stored)
+
+
+# --- sheets ------------------------------------------------------------------------------------
+
+
+@stage_handler(Stage.SHEET)
+class SheetHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        option = SheetOption.objects.select_related("source_candidate__image_4k").get(
+            generation=generation
+        )
+        face = option.source_candidate.image_4k
+        params = generation.parameters
+        return GenerationRequest(
+            stage=Stage.SHEET,
+            prompt=generation.prompt,
+            references=(ReferenceImage(asset_read(face), face.mime, "face"),),
+            width=params.get("width"),
+            height=params.get("height"),
+            aspect_ratio=params.get("aspect_ratio"),
+            image_size=params.get("image_size"),
+            seed=generation.seed,
+            options={
+                "preset": params.get("preset"),
+                "subject": params.get("subject", ""),
+                "face_seed": params.get("face_seed"),
+                "rules": params.get("rules", []),
+            },
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        asset = result.assets[0]
+        option = SheetOption.objects.select_related("character__project").get(generation=generation)
+        stored = asset_store(
+            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
+        )
+        option.image = stored
+        option.save(update_fields=["image"])
+        services.sheet_store_split(option=option, sheet_bytes=asset.data)

@@ -18,6 +18,8 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     # Fast hashing for test users; production keeps Django's default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # A 4096 px PNG costs about a second to encode; tests that check the 4K size ask for it.
+    settings.TURNAROUND_UPSCALE_TARGET = 1024
 
 
 @pytest.fixture(autouse=True)
@@ -111,5 +113,29 @@ def approve(django_capture_on_commit_callbacks):
             services.candidate_approve(candidate=candidate, user=user)
         candidate.refresh_from_db()
         return candidate
+
+    return run
+
+
+@pytest.fixture
+def locked_face(character, owner, cast, approve):
+    """The character with a locked face and its 4K portrait ready."""
+    (candidate,) = cast(character, owner, count=1)
+    approve(candidate, owner)
+    character.refresh_from_db()
+    return candidate
+
+
+@pytest.fixture
+def sheets(django_capture_on_commit_callbacks, settings):
+    """Generate sheet options and run them inline. Small sheets keep the tests fast."""
+    settings.TURNAROUND_SHEET_IMAGE_SIZE = "1K"
+
+    def run(character, user, count=2, preset=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            options = services.sheet_generate(character=character, user=user, count=count, preset=preset)
+        for option in options:
+            option.refresh_from_db()
+        return options
 
     return run

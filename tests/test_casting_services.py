@@ -160,8 +160,9 @@ class TestDecisions:
 @pytest.mark.django_db
 class TestApproval:
     def test_approving_locks_the_face_upscales_it_and_records_who(
-        self, character, owner, cast, approve
+        self, character, owner, cast, approve, settings
     ):
+        settings.TURNAROUND_UPSCALE_TARGET = 4096
         a, _ = cast(character, owner, count=2)
         approve(a, owner)
         character.refresh_from_db()

@@ -424,13 +424,27 @@ def _sheet_size(request: GenerationRequest) -> tuple[int, int]:
     return int(width * scale), int(height * scale)
 
 
+def sheet_traits(request: GenerationRequest) -> FaceTraits:
+    """The locked face's person: drawn from its subject and seed, minus what the rules forbid.
+
+    options["subject"] and options["face_seed"] are the casting subject and the approved
+    candidate's seed, so every sheet option shows the face the team locked; continuity rules
+    ("no earbuds") take accessories away, which is how a fix reaches every later sheet.
+    """
+    subject = request.options.get("subject") or request.prompt
+    seed = request.options.get("face_seed", request.seed or 0)
+    traits = traits_from(subject, seed)
+    forbidden = set(accessory_names(" ".join(request.options.get("rules") or [])))
+    return _without(traits, forbidden) if forbidden else traits
+
+
 def make_sheet(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
     try:
         preset = get_preset(request.options.get("preset"))
     except ValueError as exc:
         raise GeneratorError(str(exc), permanent=True) from exc
     width, height = _sheet_size(request)
-    traits = traits_from(request.prompt, request.seed or 0)
+    traits = sheet_traits(request)
     sheet, panels, items = draw_sheet(traits, preset, width, height)
     meta = {
         "preset": preset.name,
@@ -467,7 +481,9 @@ def make_edit(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
     remove = set(accessory_names(" ".join(request.options.get("remove") or [])))
     if not remove and REMOVE_WORDS & set(re.findall(r"[a-z]+", request.prompt.lower())):
         remove = set(accessory_names(request.prompt))
-    traits = traits_from(request.options.get("brief") or request.prompt, request.seed or 0)
+    traits = sheet_traits(request) if request.options.get("subject") else traits_from(
+        request.options.get("brief") or request.prompt, request.seed or 0
+    )
     img, drawn = draw_panel(traits, spec, width, height, hide=remove)
     items = [{"name": i["name"], "panel": kind, "box": i["box"]} for i in drawn]
     meta = {"panel": kind, "removed": sorted(remove), "items": items, "label": OFFLINE_LABEL}

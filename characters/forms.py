@@ -72,3 +72,35 @@ class UnlockForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say why the face is being unlocked.")
         return reason
+
+
+class SheetForm(forms.Form):
+    count = forms.IntegerField(
+        label="Options",
+        initial=4,
+        min_value=1,
+        max_value=8,
+        error_messages={
+            "min_value": "Make at least 1 sheet option.",
+            "max_value": "Make at most 8 sheet options at a time.",
+            "invalid": "Enter a whole number of options.",
+            "required": "Say how many sheet options to make.",
+        },
+    )
+    preset = forms.ChoiceField(label="Layout", choices=())
+
+    def __init__(self, *args, **kwargs) -> None:
+        from django.conf import settings
+
+        from .layouts import PRESETS
+
+        super().__init__(*args, **kwargs)
+        self.fields["preset"].choices = [(p.name, p.label) for p in PRESETS.values()]
+        self.fields["preset"].initial = settings.TURNAROUND_SHEET_PRESET
+
+
+class PanelBoxForm(forms.Form):
+    x = forms.IntegerField(min_value=0)
+    y = forms.IntegerField(min_value=0)
+    w = forms.IntegerField(min_value=1)
+    h = forms.IntegerField(min_value=1)

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet, Sum
 from django.http import Http404
 
-from .models import Activity, CastingCandidate, Character, Generation, Project
+from .models import Activity, CastingCandidate, Character, Generation, Panel, Project, SheetOption
 
 
 def projects_for(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -38,8 +38,12 @@ def character_for(project: Project, slug: str) -> Character:
             "project",
             "locked_candidate__image",
             "locked_candidate__image_4k",
+            "locked_candidate__generation",
             "locked_candidate__upscale_generation",
             "locked_candidate__decided_by",
+            "locked_sheet__image",
+            "locked_sheet__generation",
+            "locked_sheet__locked_by",
         )
         .first()
     )
@@ -78,3 +82,30 @@ def spend_by_stage(character: Character) -> list[dict]:
 
 def prefetch_candidates() -> Prefetch:
     return Prefetch("candidates", queryset=CastingCandidate.objects.select_related("generation"))
+
+
+def sheet_options_for(character: Character) -> QuerySet[SheetOption]:
+    return (
+        SheetOption.objects.filter(character=character)
+        .select_related("generation", "image", "locked_by")
+        .prefetch_related(Prefetch("panels", queryset=Panel.objects.select_related("preview")))
+        .order_by("index", "id")
+    )
+
+
+def sheet_option_for(character: Character, pk: int) -> SheetOption:
+    option = sheet_options_for(character).filter(pk=pk).first()
+    if option is None:
+        raise Http404("No such sheet option.")
+    return option
+
+
+def panel_for(character: Character, pk: int) -> Panel:
+    panel = (
+        Panel.objects.filter(sheet__character=character, pk=pk)
+        .select_related("sheet__character__project", "sheet__image", "preview", "crop")
+        .first()
+    )
+    if panel is None:
+        raise Http404("No such panel.")
+    return panel

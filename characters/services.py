@@ -499,7 +499,11 @@ def character_rules(character: Character) -> list[str]:
 
 
 def sheet_generate(
-    *, character: Character, user: AbstractBaseUser | None, count: int = 4, preset: str | None = None
+    *,
+    character: Character,
+    user: AbstractBaseUser | None,
+    count: int = 4,
+    preset: str | None = None,
 ) -> list[SheetOption]:
     """Queue `count` sheet options from the locked 4K face, each its own generation."""
     require(project=character.project, user=user, action=Action.GENERATE)
@@ -529,9 +533,7 @@ def sheet_generate(
         ratio = settings.TURNAROUND_SHEET_ASPECT_RATIO
         size = settings.TURNAROUND_SHEET_IMAGE_SIZE
         width, height = SHEET_SIZES.get((ratio, size), SHEET_SIZES[("16:9", "4K")])
-        start = (
-            SheetOption.objects.filter(character=character).aggregate(n=Max("index"))["n"] or 0
-        )
+        start = SheetOption.objects.filter(character=character).aggregate(n=Max("index"))["n"] or 0
         prompt = prompts.sheet_prompt(character, layout, rules)
         options = []
         for i in range(count):
@@ -563,8 +565,13 @@ def sheet_generate(
                 )
             )
         activity_record(
-            project=character.project, actor=user, verb="generated sheet options",
-            target=character, character=character, count=count, preset=layout.name,
+            project=character.project,
+            actor=user,
+            verb="generated sheet options",
+            target=character,
+            character=character,
+            count=count,
+            preset=layout.name,
         )
     return options
 
@@ -578,8 +585,15 @@ def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption
         preview = asset_store(project=project, data=found.preview, mime="image/webp", derive=False)
         panels.append(
             Panel(
-                sheet=option, kind=found.kind, order=order, x=found.x, y=found.y, w=found.w,
-                h=found.h, detected=found.detected, preview=preview,
+                sheet=option,
+                kind=found.kind,
+                order=order,
+                x=found.x,
+                y=found.y,
+                w=found.w,
+                h=found.h,
+                detected=found.detected,
+                preview=preview,
             )
         )
     with transaction.atomic():
@@ -597,11 +611,17 @@ def sheet_resplit(*, option: SheetOption, user: AbstractBaseUser | None) -> Shee
     if option.image_id is None:
         raise ServiceError("This sheet option has no image yet.")
     if option.status == SheetOption.Status.LOCKED:
-        raise ServiceError("Unlock the sheet before re-splitting it; its panels are the locked references.")
+        raise ServiceError(
+            "Unlock the sheet before re-splitting it; its panels are the locked references."
+        )
     sheet_store_split(option=option, sheet_bytes=asset_read(option.image))
     activity_record(
-        project=option.character.project, actor=user, verb="re-split sheet", target=option,
-        character=option.character, method=option.split_method,
+        project=option.character.project,
+        actor=user,
+        verb="re-split sheet",
+        target=option,
+        character=option.character,
+        method=option.split_method,
     )
     return option
 
@@ -636,8 +656,13 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
             character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
             character.refresh_from_db(fields=["reference_revision"])
             activity_record(
-                project=character.project, actor=user, verb="locked sheet", target=option,
-                character=character, index=option.index, revision=character.reference_revision,
+                project=character.project,
+                actor=user,
+                verb="locked sheet",
+                target=option,
+                character=character,
+                index=option.index,
+                revision=character.reference_revision,
             )
     except IntegrityError as exc:
         raise ServiceError(
@@ -651,7 +676,9 @@ def sheet_unlock(*, character: Character, user: AbstractBaseUser | None, reason:
     require(project=character.project, user=user, action=Action.DECIDE)
     reason = (reason or "").strip()
     if not reason:
-        raise ServiceError("Say why the sheet is being unlocked; the reason is kept in the history.")
+        raise ServiceError(
+            "Say why the sheet is being unlocked; the reason is kept in the history."
+        )
     with transaction.atomic():
         character = Character.objects.select_for_update().get(pk=character.pk)
         if character.locked_sheet_id is None:
@@ -664,8 +691,13 @@ def sheet_unlock(*, character: Character, user: AbstractBaseUser | None, reason:
         character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
         character.refresh_from_db()
         activity_record(
-            project=character.project, actor=user, verb="unlocked sheet", target=option,
-            character=character, reason=reason, revision=character.reference_revision,
+            project=character.project,
+            actor=user,
+            verb="unlocked sheet",
+            target=option,
+            character=character,
+            reason=reason,
+            revision=character.reference_revision,
         )
     return character
 
@@ -673,7 +705,9 @@ def sheet_unlock(*, character: Character, user: AbstractBaseUser | None, reason:
 MIN_PANEL_SIDE = 16
 
 
-def panel_set_box(*, panel: Panel, user: AbstractBaseUser | None, x: int, y: int, w: int, h: int) -> Panel:
+def panel_set_box(
+    *, panel: Panel, user: AbstractBaseUser | None, x: int, y: int, w: int, h: int
+) -> Panel:
     """Correct a panel's box by hand; its preview is remade and its crop recut when next needed."""
     option = panel.sheet
     character = option.character
@@ -688,17 +722,27 @@ def panel_set_box(*, panel: Panel, user: AbstractBaseUser | None, x: int, y: int
             f"The box must lie inside the sheet ({image.width}×{image.height} pixels)."
         )
     preview_bytes = imaging.make_panel_preview(asset_read(image), (x, y, w, h))
-    preview = asset_store(project=character.project, data=preview_bytes, mime="image/webp", derive=False)
+    preview = asset_store(
+        project=character.project, data=preview_bytes, mime="image/webp", derive=False
+    )
     with transaction.atomic():
         before = [panel.x, panel.y, panel.w, panel.h]
-        Panel.objects.filter(pk=panel.pk).update(x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False)
+        Panel.objects.filter(pk=panel.pk).update(
+            x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False
+        )
         if option.status == SheetOption.Status.LOCKED:
             Character.objects.filter(pk=character.pk).update(
                 reference_revision=F("reference_revision") + 1
             )
         activity_record(
-            project=character.project, actor=user, verb="corrected panel box", target=panel,
-            character=character, panel=panel.kind, before=before, after=[x, y, w, h],
+            project=character.project,
+            actor=user,
+            verb="corrected panel box",
+            target=panel,
+            character=character,
+            panel=panel.kind,
+            before=before,
+            after=[x, y, w, h],
         )
     panel.refresh_from_db()
     return panel

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import board, casting, media
+from .views import board, casting, media, sheets
 
 urlpatterns = [
     path("", board.home, name="board-home"),
@@ -32,5 +32,50 @@ urlpatterns = [
         "p/<slug:project_slug>/c/<slug:character_slug>/candidates/<int:pk>/approve",
         casting.approve,
         name="candidate-approve",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/generate",
+        sheets.generate,
+        name="sheets-generate",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/unlock",
+        sheets.unlock,
+        name="sheet-unlock",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/compare",
+        sheets.compare_panels,
+        name="panel-compare",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/<int:pk>/",
+        sheets.option,
+        name="sheet-option",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/<int:pk>/lock",
+        sheets.lock,
+        name="sheet-lock",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/panels/<int:pk>/box",
+        sheets.panel_box,
+        name="panel-box",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/panels/<int:pk>/full",
+        sheets.panel_image,
+        name="panel-full",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/manifest.json",
+        sheets.manifest,
+        name="manifest",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/reference-pack.zip",
+        sheets.reference_pack,
+        name="reference-pack",
     ),
 ]

@@ -481,8 +481,10 @@ def make_edit(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
     remove = set(accessory_names(" ".join(request.options.get("remove") or [])))
     if not remove and REMOVE_WORDS & set(re.findall(r"[a-z]+", request.prompt.lower())):
         remove = set(accessory_names(request.prompt))
-    traits = sheet_traits(request) if request.options.get("subject") else traits_from(
-        request.options.get("brief") or request.prompt, request.seed or 0
+    traits = (
+        sheet_traits(request)
+        if request.options.get("subject")
+        else traits_from(request.options.get("brief") or request.prompt, request.seed or 0)
     )
     img, drawn = draw_panel(traits, spec, width, height, hide=remove)
     items = [{"name": i["name"], "panel": kind, "box": i["box"]} for i in drawn]

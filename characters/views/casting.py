@@ -10,13 +10,22 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from .. import selectors, services
-from ..forms import BriefForm, CastForm, UnlockForm
+from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
 from ..models import CastingCandidate, Character, Generation
 from ..permissions import Action
-from .common import Access, project_access
+from .common import Access, announces_change, project_access
 
 # Typical seconds per stage, shown next to a pending card's elapsed time.
-FRAGMENTS = {"stage", "upscale-status", "casting", "brief-form"}
+FRAGMENTS = {
+    "stage",
+    "upscale-status",
+    "casting",
+    "brief-form",
+    "sheets",
+    "character-head",
+    "history",
+}
+
 TYPICAL_SECONDS = {"offline": 2, "recraft": 15, "gemini": 60, "seedance": 120}
 
 
@@ -33,6 +42,10 @@ def character_context(
         "brief_form": extra.pop("brief_form", None) or BriefForm(instance=character),
         "cast_form": extra.pop("cast_form", None) or CastForm(),
         "unlock_form": extra.pop("unlock_form", None) or UnlockForm(),
+        "sheet_options": list(selectors.sheet_options_for(character))
+        if character.locked_candidate_id
+        else [],
+        "sheet_form": extra.pop("sheet_form", None) or SheetForm(),
         "history": selectors.character_history(character),
         "spend": selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else [],
         "typical_seconds": TYPICAL_SECONDS,
@@ -58,6 +71,7 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
 
 @login_required
 @require_POST
+@announces_change
 def brief(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.EDIT_BRIEF)
@@ -81,6 +95,7 @@ def brief(request: HttpRequest, project_slug: str, character_slug: str) -> HttpR
 
 @login_required
 @require_POST
+@announces_change
 def cast(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.GENERATE)
@@ -156,6 +171,7 @@ def _card_or_redirect(
 
 @login_required
 @require_POST
+@announces_change
 def decide(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
@@ -176,6 +192,7 @@ def decide(request: HttpRequest, project_slug: str, character_slug: str, pk: int
 
 @login_required
 @require_POST
+@announces_change
 def approve(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
@@ -199,6 +216,7 @@ def approve(request: HttpRequest, project_slug: str, character_slug: str, pk: in
 
 @login_required
 @require_POST
+@announces_change
 def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
@@ -227,6 +245,7 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
 
 @login_required
 @require_POST
+@announces_change
 def retry(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
     access = project_access(request, project_slug)
     access.require(Action.GENERATE)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import wraps
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django_htmx.http import trigger_client_event
 
 from .. import selectors, services
 from ..models import Project
@@ -33,3 +36,20 @@ def project_access(request: HttpRequest, slug: str) -> Access:
     return Access(
         project=project, role=services.membership_role(project=project, user=request.user)
     )
+
+
+CHANGED = "character-changed"
+
+
+def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """After an htmx POST, tell the page the character changed so its header and history
+    fragments (which listen for `character-changed from:body`) refresh themselves."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        if request.method == "POST" and request.htmx and response.status_code == 200:
+            trigger_client_event(response, CHANGED)
+        return response
+
+    return wrapped

@@ -1,0 +1,213 @@
+"""The sheet stage: generate options, compare them panel by panel, lock one, download the pack."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from .. import references, selectors, services
+from ..forms import PanelBoxForm, SheetForm, UnlockForm
+from ..layouts import get_preset
+from ..permissions import Action
+from .casting import _load, character_context
+from .common import announces_change
+
+
+def _sheets_fragment(request: HttpRequest, access, character, **extra) -> HttpResponse:
+    character = selectors.character_for(access.project, character.slug)
+    context = character_context(request, access, character, **extra)
+    return render(request, "characters/character.html#sheets", context)
+
+
+@login_required
+@require_POST
+@announces_change
+def generate(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.GENERATE)
+    form = SheetForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.sheet_generate(
+                character=character,
+                user=request.user,
+                count=form.cleaned_data["count"],
+                preset=form.cleaned_data["preset"],
+            )
+        except services.ServiceError as exc:
+            error = str(exc)
+        else:
+            form = SheetForm()
+            if not request.htmx:
+                return redirect(character.get_absolute_url() + "#sheets")
+    if request.htmx:
+        return _sheets_fragment(request, access, character, sheet_form=form, sheet_error=error)
+    if error:
+        messages.error(request, error)
+    return render(
+        request,
+        "characters/character.html",
+        character_context(request, access, character, sheet_form=form, sheet_error=error),
+    )
+
+
+@login_required
+@require_GET
+def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    """One sheet option: the polled card (htmx) or its own page with every panel and its box."""
+    access, character = _load(request, project_slug, character_slug)
+    sheet = selectors.sheet_option_for(character, pk)
+    context = character_context(request, access, character, option=sheet)
+    if request.htmx and request.GET.get("fragment") == "card":
+        response = render(request, "characters/character.html#sheet-card", context)
+        if request.GET.get("poll") == "1" and sheet.generation.is_final:
+            trigger_client_event(response, "sheet-finished", {"id": sheet.pk})
+        return response
+    context["panels"] = list(sheet.panels.all())
+    return render(request, "characters/sheet.html", context)
+
+
+@login_required
+@require_POST
+@announces_change
+def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    sheet = selectors.sheet_option_for(character, pk)
+    error = ""
+    try:
+        services.sheet_lock(option=sheet, user=request.user)
+    except services.ServiceError as exc:
+        error = str(exc)
+    if request.htmx:
+        response = _sheets_fragment(request, access, character, sheet_error=error)
+        return response if error else trigger_client_event(response, "sheet-locked", {"id": pk})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(
+            request, f"Sheet option {sheet.index} locked. The character is ready for shots."
+        )
+    return redirect(character.get_absolute_url() + "#sheets")
+
+
+@login_required
+@require_POST
+@announces_change
+def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    form = UnlockForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.sheet_unlock(
+                character=character, user=request.user, reason=form.cleaned_data["reason"]
+            )
+        except services.ServiceError as exc:
+            error = str(exc)
+    else:
+        error = "Say why the sheet is being unlocked."
+    if request.htmx:
+        return _sheets_fragment(request, access, character, sheet_unlock_error=error)
+    if error:
+        messages.error(request, error)
+    return redirect(character.get_absolute_url() + "#sheets")
+
+
+@login_required
+@require_POST
+@announces_change
+def panel_box(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    panel = selectors.panel_for(character, pk)
+    form = PanelBoxForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            panel = services.panel_set_box(panel=panel, user=request.user, **form.cleaned_data)
+        except services.ServiceError as exc:
+            error = str(exc)
+    else:
+        error = "Enter the box as whole pixels: x and y from 0, width and height from 1."
+    if request.htmx:
+        panel = selectors.panel_for(character, pk)
+        context = character_context(
+            request, access, character, option=panel.sheet, panel=panel, box_error=error
+        )
+        return render(request, "characters/sheet.html#panel-row", context)
+    if error:
+        messages.error(request, error)
+    return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)
+
+
+@login_required
+@require_GET
+def panel_image(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    """The panel at full resolution: cut from the sheet the first time, then kept."""
+    _, character = _load(request, project_slug, character_slug)
+    panel = selectors.panel_for(character, pk)
+    crop = services.panel_crop(panel=panel)
+    url = crop.url("original")
+    if request.GET.get("download"):
+        url += "?download=1"
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def compare_panels(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """One panel kind from every option side by side, next to the locked portrait."""
+    access, character = _load(request, project_slug, character_slug)
+    options = [o for o in selectors.sheet_options_for(character) if o.image_id]
+    kinds: list[tuple[str, str]] = []
+    for o in options:
+        for spec in get_preset(o.preset).panels:
+            if (spec.kind, spec.label) not in kinds:
+                kinds.append((spec.kind, spec.label))
+    kind = request.GET.get("kind") or (kinds[0][0] if kinds else "front")
+    rows = [(o, next((p for p in o.panels.all() if p.kind == kind), None)) for o in options]
+    return render(
+        request,
+        "characters/panel_compare.html",
+        {
+            "project": access.project,
+            "access": access,
+            "character": character,
+            "kinds": kinds,
+            "kind": kind,
+            "rows": rows,
+        },
+    )
+
+
+@login_required
+@require_GET
+def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    _, character = _load(request, project_slug, character_slug)
+    data, _ = references.manifest(character)
+    response = JsonResponse(data, json_dumps_params={"indent": 2})
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@login_required
+@require_GET
+def reference_pack(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    _, character = _load(request, project_slug, character_slug)
+    if character.locked_candidate_id is None:
+        messages.error(request, "Lock a face (and a sheet) before downloading the reference pack.")
+        return redirect(character.get_absolute_url())
+    pack = references.reference_pack(character)
+    name = f"{character.project.slug}-{character.slug}-rev{character.reference_revision}.zip"
+    return FileResponse(pack, as_attachment=True, filename=name, content_type="application/zip")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -202,11 +202,82 @@ class PanelInline(admin.TabularInline):
 
 @admin.register(SheetOption)
 class SheetOptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "character", "index", "status", "split_method", "locked_by", "locked_at"]
-    list_filter = ["status", "character__project"]
+    list_display = [
+        "picture",
+        "id",
+        "character",
+        "index",
+        "status",
+        "split_method",
+        "locked_by",
+        "locked_at",
+    ]
+    list_display_links = ["picture", "id"]
+    list_filter = ["status", "split_method", "character__project"]
     search_fields = ["character__name"]
-    readonly_fields = ["generation", "locked_by", "locked_at", "created_at"]
+    list_select_related = ["character", "image__project", "locked_by"]
+    readonly_fields = [
+        "generation",
+        "source_candidate",
+        "image",
+        "status",
+        "locked_by",
+        "locked_at",
+        "created_at",
+    ]
     inlines = [PanelInline]
+    actions = ["resplit", "lock", "unlock"]
+
+    @admin.display(description="Sheet")
+    def picture(self, obj: SheetOption) -> str:
+        return thumb(obj.image, 54)
+
+    def _each(self, request, queryset, action, done: str) -> None:
+        from . import services
+
+        ok = 0
+        for option in queryset.select_related("character__project"):
+            try:
+                action(option)
+                ok += 1
+            except services.ServiceError as exc:
+                self.message_user(
+                    request, f"Option {option.index} of {option.character}: {exc}", messages.ERROR
+                )
+        if ok:
+            self.message_user(request, f"{ok} sheet option(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Re-split the selected sheets into panels")
+    def resplit(self, request, queryset) -> None:
+        from . import services
+
+        self._each(
+            request,
+            queryset,
+            lambda o: services.sheet_resplit(option=o, user=request.user),
+            "re-split",
+        )
+
+    @admin.action(description="Lock the selected sheet")
+    def lock(self, request, queryset) -> None:
+        from . import services
+
+        self._each(
+            request, queryset, lambda o: services.sheet_lock(option=o, user=request.user), "locked"
+        )
+
+    @admin.action(description="Unlock the selected sheet (reason: unlocked in the admin)")
+    def unlock(self, request, queryset) -> None:
+        from . import services
+
+        def run(option: SheetOption) -> None:
+            if option.status != SheetOption.Status.LOCKED:
+                raise services.ServiceError("it is not locked.")
+            services.sheet_unlock(
+                character=option.character, user=request.user, reason="Unlocked in the admin"
+            )
+
+        self._each(request, queryset, run, "unlocked")
 
 
 @admin.register(Panel)

@@ -133,7 +133,9 @@ def sheets(django_capture_on_commit_callbacks, settings):
 
     def run(character, user, count=2, preset=None):
         with django_capture_on_commit_callbacks(execute=True):
-            options = services.sheet_generate(character=character, user=user, count=count, preset=preset)
+            options = services.sheet_generate(
+                character=character, user=user, count=count, preset=preset
+            )
         for option in options:
             option.refresh_from_db()
         return options

@@ -16,7 +16,9 @@ class TestGenerating:
             services.sheet_generate(character=character, user=owner, count=4)
         assert not SheetOption.objects.exists()
 
-    def test_it_makes_options_with_six_split_panels_each(self, character, owner, locked_face, sheets):
+    def test_it_makes_options_with_six_split_panels_each(
+        self, character, owner, locked_face, sheets
+    ):
         options = sheets(character, owner, count=2)
         assert [o.index for o in options] == [1, 2]
         for option in options:
@@ -25,7 +27,14 @@ class TestGenerating:
             assert (option.image.width, option.image.height) == (1376, 768)
             assert option.split_method == "detected"
             kinds = list(option.panels.values_list("kind", flat=True))
-            assert kinds == ["front", "three_quarter", "profile", "back", "face_closeup", "mid_closeup"]
+            assert kinds == [
+                "front",
+                "three_quarter",
+                "profile",
+                "back",
+                "face_closeup",
+                "mid_closeup",
+            ]
             assert all(p.preview_id and p.crop_id is None for p in option.panels.all())
 
     def test_the_locked_4k_face_is_the_reference(self, character, owner, locked_face, sheets):
@@ -33,7 +42,9 @@ class TestGenerating:
         assert option.generation.reference_ids == [f"asset:{locked_face.image_4k_id}"]
         assert option.source_candidate == locked_face
 
-    def test_the_prompt_keeps_hands_empty_and_close_ups_in(self, character, owner, locked_face, sheets):
+    def test_the_prompt_keeps_hands_empty_and_close_ups_in(
+        self, character, owner, locked_face, sheets
+    ):
         character.brief += " She carries a brass lantern everywhere."
         character.save()
         (option,) = sheets(character, owner, count=1)
@@ -73,7 +84,9 @@ def test_props_never_reach_the_sheet_prompt():
 
 @pytest.mark.django_db
 class TestLocking:
-    def test_it_locks_one_option_and_advances_the_revision(self, character, owner, locked_face, sheets):
+    def test_it_locks_one_option_and_advances_the_revision(
+        self, character, owner, locked_face, sheets
+    ):
         a, b = sheets(character, owner, count=2)
         services.sheet_lock(option=a, user=owner)
         character.refresh_from_db()
@@ -85,7 +98,9 @@ class TestLocking:
         with pytest.raises(services.ServiceError, match="locked a moment ago"):
             services.sheet_lock(option=b, user=owner)
 
-    def test_the_database_allows_one_locked_sheet_per_character(self, character, owner, locked_face, sheets):
+    def test_the_database_allows_one_locked_sheet_per_character(
+        self, character, owner, locked_face, sheets
+    ):
         from django.db import IntegrityError
 
         a, b = sheets(character, owner, count=2)
@@ -93,7 +108,9 @@ class TestLocking:
         with pytest.raises(IntegrityError):
             SheetOption.objects.filter(pk=b.pk).update(status="locked")
 
-    def test_regenerating_never_touches_the_locked_option(self, character, owner, locked_face, sheets):
+    def test_regenerating_never_touches_the_locked_option(
+        self, character, owner, locked_face, sheets
+    ):
         (a,) = sheets(character, owner, count=1)
         services.sheet_lock(option=a, user=owner)
         more = sheets(character, owner, count=2)
@@ -111,7 +128,9 @@ class TestLocking:
         assert character.locked_sheet is None and a.status == "ready"
         assert Activity.objects.get(verb="unlocked sheet").data["reason"] == "Wrong jacket"
 
-    def test_the_face_cannot_be_unlocked_under_a_locked_sheet(self, character, owner, locked_face, sheets):
+    def test_the_face_cannot_be_unlocked_under_a_locked_sheet(
+        self, character, owner, locked_face, sheets
+    ):
         (a,) = sheets(character, owner, count=1)
         services.sheet_lock(option=a, user=owner)
         with pytest.raises(services.ServiceError, match="Unlock the sheet first"):
@@ -120,12 +139,16 @@ class TestLocking:
 
 @pytest.mark.django_db
 class TestPanels:
-    def test_a_corrected_box_remakes_the_preview_and_drops_the_crop(self, character, owner, locked_face, sheets):
+    def test_a_corrected_box_remakes_the_preview_and_drops_the_crop(
+        self, character, owner, locked_face, sheets
+    ):
         (option,) = sheets(character, owner, count=1)
         panel = option.panels.get(kind="front")
         crop = services.panel_crop(panel=panel)
         old_preview = panel.preview_id
-        services.panel_set_box(panel=panel, user=owner, x=panel.x + 4, y=panel.y + 4, w=panel.w - 8, h=panel.h - 8)
+        services.panel_set_box(
+            panel=panel, user=owner, x=panel.x + 4, y=panel.y + 4, w=panel.w - 8, h=panel.h - 8
+        )
         panel.refresh_from_db()
         assert panel.crop_id is None and panel.preview_id != old_preview and not panel.detected
         new_crop = services.panel_crop(panel=panel)

@@ -24,7 +24,9 @@ BG = (236, 236, 234)
 
 def _photo(w, h, seed):
     """Noisy gradients: a panel that does not compress like flat colour."""
-    noise = Image.effect_noise((w, h), 40 + seed)
+    # Seeded noise: Image.effect_noise draws from C's rand() and would differ run to run.
+    rng = random.Random(seed)
+    noise = Image.frombytes("L", (w, h), rng.randbytes(w * h)).point(lambda v: 88 + v * 80 // 255)
     grad = Image.linear_gradient("L").resize((w, h))
     return Image.merge(
         "RGB",

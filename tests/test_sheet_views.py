@@ -57,7 +57,7 @@ class TestPages:
         assert not SheetOption.objects.exists()
 
     def test_locking_through_htmx(self, owner_client, character, owner, locked_face, sheets):
-        a, b = sheets(character, owner, count=2)
+        a, _ = sheets(character, owner, count=2)
         response = owner_client.post(url(character, "sheet-lock", a.pk), **HTMX)
         html = response.content.decode()
         assert "Download reference pack" in html and "Lock this sheet" not in html

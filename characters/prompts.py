@@ -91,3 +91,27 @@ def rules_lines(rules: list[str]) -> list[str]:
     if not rules:
         return []
     return ["Continuity rules (must hold in every panel):", *[f"- {rule}" for rule in rules]]
+
+
+def edit_prompt(panel_kind: str, instruction: str, rules: list[str]) -> str:
+    """Nano Banana Pro edit: change only what the note asks, keep the person and the framing."""
+    lines = [
+        f"Edit this {panel_kind.replace('_', ' ')} panel of a character turnaround sheet. "
+        "The second image is the locked face of the same person: keep their identity exactly.",
+        f"Fix: {instruction.strip()}",
+        "Change only what the fix asks. Keep pose, framing, clothes, lighting and background identical.",
+    ]
+    lines.extend(rules_lines(rules))
+    return "\n".join(lines)
+
+
+def shot_prompt(prompt: str, rules_by_character: dict[str, list[str]]) -> str:
+    lines = [prompt.strip()]
+    for name, rules in rules_by_character.items():
+        if rules:
+            lines.append(
+                f"{name} must match the reference images; continuity rules: "
+                + "; ".join(rules)
+                + "."
+            )
+    return "\n".join(lines)

@@ -20,7 +20,16 @@ from . import services
 from .generators.base import GenerationRequest, GenerationResult, GeneratorError, ReferenceImage
 from .generators.routing import get_generator
 from .imaging import ImageRejected
-from .models import CastingCandidate, Generation, SheetOption, Stage
+from .models import (
+    CastingCandidate,
+    Generation,
+    Panel,
+    SheetOption,
+    Shot,
+    ShotCharacter,
+    ShotRender,
+    Stage,
+)
 from .storage import asset_read, asset_store
 
 log = logging.getLogger(__name__)
@@ -72,7 +81,9 @@ def run_generation(generation_id: int) -> str:
                 finished_at=timezone.now(),
                 cost_usd=result.cost_usd,
                 provider_request_id=result.provider_request_id[:200],
-                response_metadata=_jsonable(result.metadata),
+                response_metadata=_jsonable(
+                    {**result.metadata, "text": result.text, "data": result.data}
+                ),
                 model=result.model or locked.model,
                 error="",
             )
@@ -198,3 +209,162 @@ class SheetHandler:
         option.image = stored
         option.save(update_fields=["image"])
         services.sheet_store_split(option=option, sheet_bytes=asset.data)
+
+
+# --- continuity --------------------------------------------------------------------------------
+
+
+def _panel_reference(panel: Panel) -> ReferenceImage:
+    crop = services.panel_crop(panel=panel)
+    return ReferenceImage(asset_read(crop), crop.mime, panel.kind)
+
+
+@stage_handler(Stage.INSPECT)
+class InspectHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        option = SheetOption.objects.select_related("generation", "character").get(
+            pk=generation.parameters["sheet_option"]
+        )
+        panels = list(
+            option.panels.select_related("crop", "sheet__image", "sheet__character__project")
+        )
+        return GenerationRequest(
+            stage=Stage.INSPECT,
+            prompt=generation.prompt,
+            references=tuple(_panel_reference(p) for p in panels),
+            seed=generation.seed,
+            options={
+                "panels": [p.kind for p in panels],
+                "items_by_panel": services.current_items_by_panel(option),
+            },
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        findings = list(result.data.get("findings", []))
+        created = services.inspection_apply(generation=generation, findings=findings)
+        result.metadata["found"] = [a.pk for a in created]
+
+
+@stage_handler(Stage.EDIT)
+class EditHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        from .generators.offline_sheet import accessory_names
+
+        panel = Panel.objects.select_related(
+            "crop",
+            "sheet__image",
+            "sheet__character__project",
+            "sheet__character__locked_candidate__image_4k",
+        ).get(pk=generation.parameters["panel"])
+        face = panel.sheet.character.locked_candidate.image_4k
+        params = generation.parameters
+        return GenerationRequest(
+            stage=Stage.EDIT,
+            prompt=generation.prompt,
+            references=(
+                _panel_reference(panel),
+                ReferenceImage(asset_read(face), face.mime, "face"),
+            ),
+            seed=generation.seed,
+            options={
+                "panel": panel.kind,
+                "preset": params.get("preset"),
+                "remove": accessory_names(params.get("instruction", "")),
+                "subject": params.get("subject", ""),
+                "face_seed": params.get("face_seed"),
+                "rules": params.get("rules", []),
+            },
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        asset = result.assets[0]
+        stored = asset_store(
+            project=generation.project,
+            data=asset.data,
+            mime=asset.mime,
+            generation=generation,
+            derive=False,
+        )
+        services.panel_fix_apply(generation=generation, image=stored)
+
+
+# --- shots -------------------------------------------------------------------------------------
+
+MAX_SHOT_REFERENCES = 9  # Seedance's limit on reference images
+SHOT_PANELS = (
+    "face_closeup",
+    "front",
+    "three_quarter",
+    "profile",
+    "three_quarter_left",
+    "profile_left",
+    "back",
+    "mid_closeup",
+)
+
+
+@stage_handler(Stage.SHOT)
+class ShotHandler:
+    @staticmethod
+    def build(generation: Generation) -> GenerationRequest:
+        shot = Shot.objects.get(pk=generation.parameters["shot"])
+        references: list[ReferenceImage] = []
+        rows = (
+            ShotCharacter.objects.filter(shot=shot)
+            .select_related("character__locked_candidate__image_4k", "character__locked_sheet")
+            .order_by("id")
+        )
+        per_character = max(1, MAX_SHOT_REFERENCES // max(1, len(rows)))
+        for row in rows:
+            character = row.character
+            face = character.locked_candidate.image_4k
+            mine = [ReferenceImage(asset_read(face), face.mime, f"{character.name}: face")]
+            panels = {
+                p.kind: p
+                for p in character.locked_sheet.panels.select_related(
+                    "crop", "sheet__image", "sheet__character__project"
+                )
+            }
+            for kind in SHOT_PANELS:
+                if kind in panels and len(mine) < per_character:
+                    mine.append(_panel_reference(panels[kind]))
+            references.extend(mine)
+        params = generation.parameters
+        return GenerationRequest(
+            stage=Stage.SHOT,
+            prompt=generation.prompt,
+            references=tuple(references[:MAX_SHOT_REFERENCES]),
+            aspect_ratio=params.get("ratio"),
+            seed=generation.seed,
+            resume_id=generation.provider_request_id,
+            on_submitted=lambda task_id: Generation.objects.filter(pk=generation.pk).update(
+                provider_request_id=task_id[:200]
+            ),
+            options={
+                "duration": params.get("duration"),
+                "ratio": params.get("ratio"),
+                "resolution": params.get("resolution"),
+                "shot": shot.number,
+            },
+        )
+
+    @staticmethod
+    def apply(generation: Generation, result: GenerationResult) -> None:
+        asset = result.assets[0]
+        stored = asset_store(
+            project=generation.project,
+            data=asset.data,
+            mime=asset.mime,
+            generation=generation,
+            width=asset.width,
+            height=asset.height,
+            derive=asset.mime.startswith("image/"),
+        )
+        ShotRender.objects.filter(generation=generation).update(video=stored)
+        Shot.objects.filter(pk=generation.parameters["shot"], generation=generation).update(
+            video=stored
+        )

@@ -141,3 +141,25 @@ def sheets(django_capture_on_commit_callbacks, settings):
         return options
 
     return run
+
+
+@pytest.fixture
+def ready(character, owner, locked_face, sheets):
+    """A character whose wardrobe puts an AirPod on them, with face and sheet locked."""
+    character.wardrobe = "Navy jumper. Wears an AirPod in her left ear."
+    character.save()
+    (option,) = sheets(character, owner, count=1)
+    services.sheet_lock(option=option, user=owner)
+    character.refresh_from_db()
+    return option
+
+
+@pytest.fixture
+def run_inline(django_capture_on_commit_callbacks):
+    """Run a service that enqueues work, executing the tasks inline on commit."""
+
+    def run(fn, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(**kwargs)
+
+    return run

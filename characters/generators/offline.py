@@ -555,3 +555,46 @@ class OfflineGenerator:
         from . import offline_sheet
 
         return offline_sheet.make_inspection(request)
+
+    def _shot(self, request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
+        """A short animated preview (WebP) that walks through the reference panels."""
+        if not request.references:
+            raise GeneratorError("A shot needs the locked references.", permanent=True)
+        ratio = request.options.get("ratio") or request.aspect_ratio or "16:9"
+        rw, rh = (int(v) for v in ratio.split(":")) if ":" in ratio else (16, 9)
+        height = 360
+        width = max(160, round(height * rw / rh))
+        frames: list[Image.Image] = []
+        font = _font(height // 22)
+        for ref in request.references:
+            with Image.open(io.BytesIO(ref.data)) as src:
+                src = src.convert("RGB")
+                src.thumbnail((width, height - height // 8), Image.Resampling.LANCZOS)
+                base = Image.new("RGB", (width, height), (18, 18, 18))
+                base.paste(
+                    src, ((width - src.width) // 2, (height - height // 8 - src.height) // 2)
+                )
+            draw = ImageDraw.Draw(base)
+            caption = f"{OFFLINE_LABEL} · shot {request.options.get('shot', '')} · {ref.label}"
+            draw.text((10, height - height // 10), caption, font=font, fill=(240, 200, 80))
+            frames.extend([base] * 3)
+        buf = io.BytesIO()
+        frames[0].save(
+            buf,
+            "WEBP",
+            save_all=True,
+            append_images=frames[1:],
+            duration=200,
+            loop=0,
+            quality=70,
+            method=2,
+        )
+        meta = {
+            "frames": len(frames),
+            "duration_s": request.options.get("duration"),
+            "label": OFFLINE_LABEL,
+            "references": [r.label for r in request.references],
+        }
+        return [GeneratedAsset(buf.getvalue(), "image/webp", width, height, meta)], {
+            "metadata": meta
+        }

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet, Sum
-from django.http import Http404
+from datetime import timedelta
 
-from .models import Activity, CastingCandidate, Character, Generation, Panel, Project, SheetOption
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from .models import (
+    Activity,
+    Annotation,
+    CastingCandidate,
+    Character,
+    Generation,
+    Panel,
+    PanelRevision,
+    Project,
+    SheetOption,
+)
 
 
 def projects_for(user: AbstractBaseUser) -> QuerySet[Project]:
@@ -109,3 +122,60 @@ def panel_for(character: Character, pk: int) -> Panel:
     if panel is None:
         raise Http404("No such panel.")
     return panel
+
+
+def panel_annotations(panel: Panel) -> list[Annotation]:
+    """Top-level annotations with their replies, in two queries."""
+    return list(
+        Annotation.objects.filter(panel=panel, parent__isnull=True)
+        .select_related("author", "revision", "resolved_by_revision")
+        .prefetch_related(Prefetch("replies", queryset=Annotation.objects.select_related("author")))
+        .order_by("created_at", "id")
+    )
+
+
+def panel_revisions(panel: Panel) -> list[PanelRevision]:
+    return list(
+        PanelRevision.objects.filter(panel=panel)
+        .select_related("image", "created_by", "generation", "reverted_from")
+        .order_by("-number")
+    )
+
+
+def pending_fixes(panel: Panel) -> list[Generation]:
+    """Fixes on their way, and the ones that failed in the last day (with their reasons)."""
+    recent = timezone.now() - timedelta(days=1)
+    return list(
+        Generation.objects.filter(stage="edit", parameters__panel=panel.pk)
+        .filter(
+            Q(status__in=["queued", "running"])
+            | Q(status__in=["failed", "blocked"], created_at__gte=recent)
+        )
+        .order_by("-created_at")[:5]
+    )
+
+
+def inspections_for(character: Character, limit: int = 5) -> list[Generation]:
+    return list(
+        Generation.objects.filter(character=character, stage="inspect").order_by("-created_at")[
+            :limit
+        ]
+    )
+
+
+def locked_panels(character: Character) -> list[Panel]:
+    if character.locked_sheet_id is None:
+        return []
+    return list(
+        Panel.objects.filter(sheet_id=character.locked_sheet_id)
+        .select_related("preview", "current_revision")
+        .annotate(
+            open_count=Count(
+                "annotations",
+                filter=Q(
+                    annotations__parent__isnull=True, annotations__status__in=["open", "reopened"]
+                ),
+            )
+        )
+        .order_by("order", "id")
+    )

@@ -1,81 +1,50 @@
+"""Turnaround's pages. Every object lives under its project: /p/<project>/…"""
+
 from django.urls import path
 
-from .views import board, casting, media, sheets
+from .views import board, casting, continuity, media, sheets, shots
+
+P = "p/<slug:project_slug>/"
+C = P + "c/<slug:character_slug>/"
 
 urlpatterns = [
     path("", board.home, name="board-home"),
-    path("p/<slug:project_slug>/", board.board, name="board"),
-    path("p/<slug:project_slug>/files/<int:pk>/<str:variant>", media.asset, name="asset"),
-    path(
-        "p/<slug:project_slug>/generations/<int:pk>/retry", casting.retry, name="generation-retry"
-    ),
-    path("p/<slug:project_slug>/c/<slug:character_slug>/", casting.character, name="character"),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/brief", casting.brief, name="character-brief"
-    ),
-    path("p/<slug:project_slug>/c/<slug:character_slug>/cast", casting.cast, name="cast"),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/unlock", casting.unlock, name="face-unlock"
-    ),
-    path("p/<slug:project_slug>/c/<slug:character_slug>/compare", casting.compare, name="compare"),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/candidates/<int:pk>/",
-        casting.candidate,
-        name="candidate",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/candidates/<int:pk>/decide",
-        casting.decide,
-        name="candidate-decide",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/candidates/<int:pk>/approve",
-        casting.approve,
-        name="candidate-approve",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/generate",
-        sheets.generate,
-        name="sheets-generate",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/unlock",
-        sheets.unlock,
-        name="sheet-unlock",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/compare",
-        sheets.compare_panels,
-        name="panel-compare",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/<int:pk>/",
-        sheets.option,
-        name="sheet-option",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/<int:pk>/lock",
-        sheets.lock,
-        name="sheet-lock",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/panels/<int:pk>/box",
-        sheets.panel_box,
-        name="panel-box",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/panels/<int:pk>/full",
-        sheets.panel_image,
-        name="panel-full",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/manifest.json",
-        sheets.manifest,
-        name="manifest",
-    ),
-    path(
-        "p/<slug:project_slug>/c/<slug:character_slug>/reference-pack.zip",
-        sheets.reference_pack,
-        name="reference-pack",
-    ),
+    path(P, board.board, name="board"),
+    path(P + "files/<int:pk>/<str:variant>", media.asset, name="asset"),
+    path(P + "generations/<int:pk>/retry", casting.retry, name="generation-retry"),
+    # Shots
+    path(P + "shots/", shots.shot_list, name="shots"),
+    path(P + "shots/rerender-stale", shots.rerender_stale, name="shots-rerender-stale"),
+    path(P + "shots/<int:pk>/", shots.shot_card, name="shot"),
+    path(P + "shots/<int:pk>/render", shots.shot_rerender, name="shot-render"),
+    # Casting
+    path(C, casting.character, name="character"),
+    path(C + "brief", casting.brief, name="character-brief"),
+    path(C + "cast", casting.cast, name="cast"),
+    path(C + "unlock", casting.unlock, name="face-unlock"),
+    path(C + "compare", casting.compare, name="compare"),
+    path(C + "candidates/<int:pk>/", casting.candidate, name="candidate"),
+    path(C + "candidates/<int:pk>/decide", casting.decide, name="candidate-decide"),
+    path(C + "candidates/<int:pk>/approve", casting.approve, name="candidate-approve"),
+    # Sheets
+    path(C + "sheets/generate", sheets.generate, name="sheets-generate"),
+    path(C + "sheets/unlock", sheets.unlock, name="sheet-unlock"),
+    path(C + "sheets/compare", sheets.compare_panels, name="panel-compare"),
+    path(C + "sheets/<int:pk>/", sheets.option, name="sheet-option"),
+    path(C + "sheets/<int:pk>/lock", sheets.lock, name="sheet-lock"),
+    path(C + "panels/<int:pk>/box", sheets.panel_box, name="panel-box"),
+    path(C + "panels/<int:pk>/full", sheets.panel_image, name="panel-full"),
+    path(C + "manifest.json", sheets.manifest, name="manifest"),
+    path(C + "reference-pack.zip", sheets.reference_pack, name="reference-pack"),
+    # Continuity
+    path(C + "panels/<int:pk>/", continuity.panel, name="panel"),
+    path(C + "panels/<int:pk>/annotate", continuity.annotate, name="annotate"),
+    path(C + "annotations/<int:pk>/reply", continuity.reply, name="annotation-reply"),
+    path(C + "annotations/<int:pk>/status", continuity.annotation_status, name="annotation-status"),
+    path(C + "annotations/<int:pk>/fix", continuity.fix, name="annotation-fix"),
+    path(C + "revisions/<int:pk>/revert", continuity.revert, name="revision-revert"),
+    path(C + "rules", continuity.rule_add, name="rule-add"),
+    path(C + "rules/<int:pk>/remove", continuity.rule_remove, name="rule-remove"),
+    path(C + "inspect", continuity.inspect, name="inspect"),
+    path(C + "inspections/<int:pk>/", continuity.inspection, name="inspection"),
 ]

@@ -14,3 +14,8 @@ def get_item(mapping: dict, key: str) -> object:
 def humanize_kind(kind: str) -> str:
     """'three_quarter_left' → 'Three quarter left'."""
     return kind.replace("_", " ").capitalize()
+
+
+@register.filter
+def getlist(querydict, key: str) -> list:
+    return querydict.getlist(key) if hasattr(querydict, "getlist") else []

@@ -24,6 +24,7 @@ FRAGMENTS = {
     "sheets",
     "character-head",
     "history",
+    "continuity",
 }
 
 TYPICAL_SECONDS = {"offline": 2, "recraft": 15, "gemini": 60, "seedance": 120}
@@ -46,6 +47,9 @@ def character_context(
         if character.locked_candidate_id
         else [],
         "sheet_form": extra.pop("sheet_form", None) or SheetForm(),
+        "locked_panels": selectors.locked_panels(character) if character.locked_sheet_id else [],
+        "rules": list(character.rules.all()) if character.locked_candidate_id else [],
+        "inspections": selectors.inspections_for(character) if character.locked_sheet_id else [],
         "history": selectors.character_history(character),
         "spend": selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else [],
         "typical_seconds": TYPICAL_SECONDS,

@@ -58,4 +58,6 @@ def fake(fake_provider: FakeProvider, settings: Any) -> FakeProvider:
 @pytest.fixture
 def fast(sleeps: Sleeps) -> dict[str, Any]:
     """Transport options for tests: no real sleeping, short timeouts."""
-    return {"sleep": sleeps, "read_timeout": 0.4, "deadline": 5.0, "backoff_base": 0.01}
+    # The read timeout leaves room for the fake to draw a 4K sheet on a busy 2-core machine;
+    # the hang faults hold the connection longer than it.
+    return {"sleep": sleeps, "read_timeout": 2.0, "deadline": 8.0, "backoff_base": 0.01}

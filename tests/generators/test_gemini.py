@@ -177,7 +177,7 @@ def test_bad_inline_images_are_refused(fake, fast, kind, words):
 
 
 def test_a_hung_request_is_retried_once(fake, fast):
-    fake.add_fault("gemini.generate", "hang", times=1, seconds=2)
+    fake.add_fault("gemini.generate", "hang", times=1, seconds=3)
     result = generate(fast)
     assert result.attempts == 2
 

@@ -137,7 +137,7 @@ def test_client_side_limits_refuse_long_prompts(fake, fast):
 
 
 def test_a_hung_generation_is_retried_once_then_reported_as_maybe_charged(fake, fast):
-    fake.add_fault("recraft.generate", "hang", times=2, seconds=2)
+    fake.add_fault("recraft.generate", "hang", times=2, seconds=3)
     error = failure(fast)
     assert error.permanent is False
     assert error.charged is True

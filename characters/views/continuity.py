@@ -1,0 +1,284 @@
+"""Continuity on the locked sheet: annotate panels, inspect, fix at the source, revert, rules."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from .. import selectors, services
+from ..models import Annotation, ContinuityRule, Generation, PanelRevision
+from ..permissions import Action
+from .casting import _load, character_context
+from .common import announces_change
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def panel_context(request: HttpRequest, access, character, panel, **extra) -> dict:
+    return {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "panel": panel,
+        "annotations": selectors.panel_annotations(panel),
+        "revisions": selectors.panel_revisions(panel),
+        "fixes": selectors.pending_fixes(panel),
+        "rules": services.character_rules(character),
+        **extra,
+    }
+
+
+def _panel_response(
+    request, access, character, panel, *, fragment: str = "annotations", **extra
+) -> HttpResponse:
+    context = panel_context(request, access, character, panel, **extra)
+    if request.htmx:
+        return render(request, f"characters/panel.html#{fragment}", context)
+    error = extra.get("annotation_error") or extra.get("error")
+    if error:
+        messages.error(request, error)
+    return redirect("panel", access.project.slug, character.slug, panel.pk)
+
+
+@login_required
+@require_GET
+def panel(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    item = selectors.panel_for(character, pk)
+    context = panel_context(request, access, character, item)
+    if (
+        request.htmx
+        and request.GET.get("watch") == "fix"
+        and not any(not f.is_final for f in context["fixes"])
+    ):
+        # The fix landed (or failed): the panel image and its history changed, so reload.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    if request.htmx and request.GET.get("fragment") in {"annotations", "revisions"}:
+        return render(request, f"characters/panel.html#{request.GET['fragment']}", context)
+    return render(request, "characters/panel.html", context)
+
+
+@login_required
+@require_POST
+@announces_change
+def annotate(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.ANNOTATE)
+    item = selectors.panel_for(character, pk)
+    error = ""
+    try:
+        services.annotation_create(
+            panel=item,
+            user=request.user,
+            body=request.POST.get("body", ""),
+            kind=request.POST.get("kind", "note"),
+            x=_float(request.POST.get("x")),
+            y=_float(request.POST.get("y")),
+            w=_float(request.POST.get("w")),
+            h=_float(request.POST.get("h")),
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _panel_response(
+        request,
+        access,
+        character,
+        item,
+        annotation_error=error,
+        draft=request.POST if error else None,
+    )
+
+
+def _annotation(character, pk: int) -> Annotation:
+    annotation = (
+        Annotation.objects.filter(panel__sheet__character=character, pk=pk)
+        .select_related("panel__sheet__character__project", "panel__current_revision")
+        .first()
+    )
+    if annotation is None:
+        raise Http404("No such annotation.")
+    return annotation
+
+
+@login_required
+@require_POST
+@announces_change
+def reply(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.ANNOTATE)
+    annotation = _annotation(character, pk)
+    error = ""
+    try:
+        services.annotation_reply(
+            parent=annotation, user=request.user, body=request.POST.get("body", "")
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _panel_response(
+        request, access, character, annotation.panel, reply_error=error, reply_to=annotation.pk
+    )
+
+
+@login_required
+@require_POST
+@announces_change
+def annotation_status(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.ANNOTATE)
+    annotation = _annotation(character, pk)
+    error = ""
+    try:
+        services.annotation_set_status(
+            annotation=annotation, user=request.user, resolved=request.POST.get("resolved") == "1"
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _panel_response(request, access, character, annotation.panel, error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def fix(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    annotation = _annotation(character, pk)
+    error = ""
+    try:
+        services.panel_fix_request(
+            annotation=annotation,
+            user=request.user,
+            instruction=request.POST.get("instruction", ""),
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _panel_response(request, access, character, annotation.panel, error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def revert(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    revision = (
+        PanelRevision.objects.filter(panel__sheet__character=character, pk=pk)
+        .select_related("panel__sheet__character")
+        .first()
+    )
+    if revision is None:
+        raise Http404("No such revision.")
+    panel_obj = selectors.panel_for(character, revision.panel_id)
+    error = ""
+    try:
+        services.panel_revert(panel=panel_obj, revision=revision, user=request.user)
+    except services.ServiceError as exc:
+        error = str(exc)
+    panel_obj = selectors.panel_for(character, revision.panel_id)
+    if request.htmx and not error:
+        # The panel image itself changed: reload the page in place.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return _panel_response(request, access, character, panel_obj, fragment="revisions", error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def rule_add(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    source = None
+    if request.POST.get("annotation"):
+        source = (
+            _annotation(character, int(request.POST["annotation"]))
+            if request.POST["annotation"].isdigit()
+            else None
+        )
+    error = ""
+    try:
+        services.rule_create(
+            character=character, user=request.user, text=request.POST.get("text", ""), source=source
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    if source is not None:
+        return _panel_response(request, access, character, source.panel, rule_error=error)
+    return _sheets_or_redirect(request, access, character, rule_error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def rule_remove(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    rule = ContinuityRule.objects.filter(character=character, pk=pk).first()
+    if rule is None:
+        raise Http404("No such rule.")
+    services.rule_delete(rule=rule, user=request.user)
+    return _sheets_or_redirect(request, access, character)
+
+
+def _sheets_or_redirect(request, access, character, **extra) -> HttpResponse:
+    if request.htmx:
+        character = selectors.character_for(access.project, character.slug)
+        return render(
+            request,
+            "characters/character.html#continuity",
+            character_context(request, access, character, **extra),
+        )
+    for value in extra.values():
+        if value:
+            messages.error(request, value)
+    return redirect(character.get_absolute_url() + "#continuity")
+
+
+@login_required
+@require_POST
+@announces_change
+def inspect(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.ANNOTATE)
+    error = ""
+    try:
+        services.inspect_start(
+            character=character, user=request.user, description=request.POST.get("description", "")
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _sheets_or_redirect(request, access, character, inspect_error=error)
+
+
+@login_required
+@require_GET
+def inspection(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    """One inspection's card, polled while it runs."""
+    access, character = _load(request, project_slug, character_slug)
+    generation = Generation.objects.filter(character=character, stage="inspect", pk=pk).first()
+    if generation is None:
+        raise Http404("No such inspection.")
+    context = character_context(request, access, character, inspection=generation)
+    response = render(request, "characters/character.html#inspection-card", context)
+    if generation.is_final:
+        # The panels' open-annotation counts changed: the continuity block refreshes itself.
+        trigger_client_event(response, "inspection-finished", {"id": generation.pk})
+    return response

@@ -40,6 +40,7 @@ CLOTHES = (60, 70, 90)  # the portrait's shoulders, so close-ups and full-body v
 TROUSERS = (42, 45, 52)
 SHOES = (28, 28, 30)
 ACCESSORIES = ("airpod", "earring", "glasses", "scar")
+DISPLAY_NAMES = {"airpod": "AirPod", "earring": "earring", "glasses": "glasses", "scar": "scar"}
 REMOVE_WORDS = {"remove", "removed", "without", "delete", "erase", "drop", "take", "no"}
 
 
@@ -500,7 +501,7 @@ def make_inspection(request: GenerationRequest) -> tuple[list[GeneratedAsset], d
         {
             "panel": kind,
             "box": list(item["box"]),
-            "reason": f"The {item['name']} the note describes is visible in the {kind.replace('_', ' ')} panel.",
+            "reason": f"The {DISPLAY_NAMES.get(item['name'], item['name'])} the note describes is visible in the {kind.replace('_', ' ')} panel.",
         }
         for kind, items in recorded.items()
         for item in items

@@ -25,6 +25,7 @@ FRAGMENTS = {
     "character-head",
     "history",
     "continuity",
+    "locked-info",
 }
 
 TYPICAL_SECONDS = {"offline": 2, "recraft": 15, "gemini": 60, "seedance": 120}

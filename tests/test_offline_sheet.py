@@ -113,7 +113,7 @@ def test_the_inspector_finds_the_airpod_in_each_panel_it_shows(small_sheet):
     }
     for finding in findings:
         assert finding["box"] == expected[finding["panel"]]
-        assert "airpod" in finding["reason"]
+        assert "AirPod" in finding["reason"]
     # Other words for the same thing.
     assert len(_inspect("earbuds visible again", recorded).data["findings"]) == len(findings)
 

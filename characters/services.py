@@ -1048,7 +1048,10 @@ def panel_fix_request(
 ) -> Generation:
     """Send the flagged panel, the instruction and the locked face to the edit stage."""
     panel = annotation.panel
-    character = panel.sheet.character
+    # Re-read what the invariants are checked against: the caller's objects may be stale.
+    character = Character.objects.select_related("project", "locked_candidate").get(
+        pk=panel.sheet.character_id
+    )
     require(project=character.project, user=user, action=Action.DECIDE)
     if annotation.kind != Annotation.Kind.CONTINUITY or annotation.parent_id is not None:
         raise ServiceError("Only a continuity error can be fixed at the source.")
@@ -1176,7 +1179,8 @@ def panel_revert(
     *, panel: Panel, revision: PanelRevision, user: AbstractBaseUser | None
 ) -> PanelRevision:
     """Go back to an earlier revision; the revert is itself a new, recorded revision."""
-    character = panel.sheet.character
+    character = Character.objects.select_related("project").get(pk=panel.sheet.character_id)
+    panel = Panel.objects.select_related("sheet", "current_revision").get(pk=panel.pk)
     require(project=character.project, user=user, action=Action.DECIDE)
     if revision.panel_id != panel.pk:
         raise ServiceError("That revision belongs to another panel.")

@@ -956,7 +956,9 @@ def rule_delete(*, rule: ContinuityRule, user: AbstractBaseUser | None) -> None:
 
 def _locked_sheet(character: Character) -> SheetOption:
     option = (
-        SheetOption.objects.filter(pk=character.locked_sheet_id).select_related("image").first()
+        SheetOption.objects.filter(character_id=character.pk, status=SheetOption.Status.LOCKED)
+        .select_related("image")
+        .first()
     )
     if option is None:
         raise ServiceError("Lock a sheet first: continuity works on the locked references.")
@@ -1254,6 +1256,7 @@ def shot_create(
         raise ServiceError("Describe the shot: action, camera, setting.")
     if not characters:
         raise ServiceError("Choose at least one character for the shot.")
+    characters = list(Character.objects.filter(pk__in=[c.pk for c in characters]).order_by("name"))
     if any(c.project_id != project.pk for c in characters):
         raise ServiceError("A shot can only use this project's characters.")
     not_ready = [c.name for c in characters if c.locked_sheet_id is None]

@@ -46,14 +46,18 @@ class SeedanceGenerator:
         api_key: str | None = None,
         base_url: str | None = None,
         model: str | None = None,
-        poll_interval: float = POLL_INTERVAL,
+        poll_interval: float | None = None,
         shot_deadline: float = SHOT_DEADLINE,
         clock: Any = time.monotonic,
         **transport_options: Any,
     ) -> None:
         self.model = model or settings.SEEDANCE_MODEL
         key = api_key if api_key is not None else settings.ARK_API_KEY
-        self.poll_interval = poll_interval
+        self.poll_interval = (
+            poll_interval
+            if poll_interval is not None
+            else float(getattr(settings, "TURNAROUND_SEEDANCE_POLL_INTERVAL", POLL_INTERVAL))
+        )
         self.shot_deadline = shot_deadline
         self.clock = clock
         self.http: ProviderTransport = transport_from_settings(

@@ -95,18 +95,24 @@ def portrait_png(prompt: str, seed: int, width: int, height: int) -> bytes:
 
 
 def sheet_png(prompt: str, seed: int, width: int, height: int) -> bytes:
-    """Six portraits in a 3x2 grid (the sheet layout's shape), scaled to the model's size."""
-    scale = min(1.0, 960 / max(width, height))
-    sw, sh = max(48, round(width * scale)), max(32, round(height * scale))
-    sheet = Image.new("RGB", (sw, sh), (40, 40, 44))
-    traits = traits_from(prompt, seed)
-    cell_w, cell_h = sw // 3, sh // 2
-    face, _ = draw_portrait(traits, max(16, cell_w - 4), max(16, cell_h - 4), label=False)
-    for col, row in itertools.product(range(3), range(2)):
-        sheet.paste(face, (col * cell_w + 2, row * cell_h + 2))
+    """A six-panel turnaround sheet in the default layout, scaled to the model's size."""
+    from characters.generators.offline_sheet import draw_sheet
+    from characters.layouts import get_preset
+
+    scale = min(1.0, 1376 / max(width, height))
+    sw, sh = max(240, round(width * scale)), max(135, round(height * scale))
+    sheet, _, _ = draw_sheet(traits_from(prompt, seed), get_preset("six"), sw, sh)
     if (sw, sh) != (width, height):
         sheet = sheet.resize((width, height), Image.Resampling.NEAREST)
     return png_bytes(sheet)
+
+
+def edited_png(panel: bytes) -> bytes:
+    """An edit answers with the panel it was sent, at its size, visibly retouched."""
+    with Image.open(io.BytesIO(panel)) as src:
+        img = src.convert("RGB")
+    img = Image.eval(img, lambda v: min(255, v + 6))
+    return png_bytes(img)
 
 
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
@@ -664,6 +670,8 @@ class Handler(BaseHTTPRequestHandler):
                 final = bomb_png()
             elif kind == "truncated":
                 final = truncated_png()
+            elif prompt.startswith("Edit this") and images:
+                final = edited_png(images[0])
             else:
                 final = sheet_png(prompt, len(images), width, height)
             thought = portrait_png(prompt, 0, 64, 64)

@@ -587,3 +587,26 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name or 'system'} {self.verb} {self.target_type} #{self.target_id}"
+
+
+class Notification(models.Model):
+    """A member was @mentioned in an activity (a comment or an annotation)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="notifications")
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "activity"], name="one_notification_per_mention"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ← {self.activity}"

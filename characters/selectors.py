@@ -19,6 +19,7 @@ from .models import (
     PanelRevision,
     Project,
     SheetOption,
+    Vote,
 )
 
 
@@ -69,6 +70,7 @@ def candidates_for(character: Character) -> QuerySet[CastingCandidate]:
     return (
         CastingCandidate.objects.filter(character=character)
         .select_related("generation", "image", "image_4k", "decided_by", "upscale_generation")
+        .prefetch_related(prefetch_votes())
         .order_by("created_at", "id")
     )
 
@@ -93,6 +95,10 @@ def spend_by_stage(character: Character) -> list[dict]:
     )
 
 
+def prefetch_votes() -> Prefetch:
+    return Prefetch("votes", queryset=Vote.objects.select_related("user").order_by("created_at"))
+
+
 def prefetch_candidates() -> Prefetch:
     return Prefetch("candidates", queryset=CastingCandidate.objects.select_related("generation"))
 
@@ -102,6 +108,7 @@ def sheet_options_for(character: Character) -> QuerySet[SheetOption]:
         SheetOption.objects.filter(character=character)
         .select_related("generation", "image", "locked_by")
         .prefetch_related(Prefetch("panels", queryset=Panel.objects.select_related("preview")))
+        .prefetch_related(prefetch_votes())
         .order_by("index", "id")
     )
 

@@ -48,3 +48,46 @@ urlpatterns = [
     path(C + "inspect", continuity.inspect, name="inspect"),
     path(C + "inspections/<int:pk>/", continuity.inspection, name="inspection"),
 ]
+
+# Team review, project settings and share links (issue 6).
+from .views import sharing, team  # noqa: E402
+
+urlpatterns += [
+    path("p/<slug:project_slug>/activity", team.activity, name="activity"),
+    path("p/<slug:project_slug>/settings", sharing.settings_page, name="project-settings"),
+    path("p/<slug:project_slug>/settings/members", sharing.member_add, name="member-add"),
+    path(
+        "p/<slug:project_slug>/settings/members/<int:pk>",
+        sharing.member_change,
+        name="member-change",
+    ),
+    path("p/<slug:project_slug>/settings/links", sharing.link_create, name="share-link-create"),
+    path(
+        "p/<slug:project_slug>/settings/links/<int:pk>/revoke",
+        sharing.link_revoke,
+        name="share-link-revoke",
+    ),
+    path("p/<slug:project_slug>/settings/budget", sharing.budget, name="project-budget"),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/changes",
+        team.changes,
+        name="character-changes",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/comment",
+        team.comment,
+        name="character-comment",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/candidates/<int:pk>/vote",
+        team.candidate_vote,
+        name="candidate-vote",
+    ),
+    path(
+        "p/<slug:project_slug>/c/<slug:character_slug>/sheets/<int:pk>/vote",
+        team.sheet_vote,
+        name="sheet-vote",
+    ),
+    path("notifications/", team.notifications, name="notifications"),
+    path("s/<str:token>", sharing.share_open, name="share-open"),
+]

@@ -163,3 +163,39 @@ def run_inline(django_capture_on_commit_callbacks):
             return fn(**kwargs)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache: every test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def share_link(project, owner):
+    """Make a share link on the test project; returns (link, token)."""
+
+    def make(permission="view", **extra):
+        return services.share_link_create(
+            project=project, user=owner, permission=permission, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def guest_client(client, share_link):
+    """A browser without an account that opened a comment share link as 'Nadia'."""
+
+    def make(permission="comment", name="Nadia", **extra):
+        link, token = share_link(permission, **extra)
+        data = {"name": name, "password": extra.get("password", "")}
+        response = client.post(f"/s/{token}", data)
+        assert response.status_code == 302, response.status_code
+        return client, link
+
+    return make

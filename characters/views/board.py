@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from .. import selectors, services
 from ..forms import NewCharacterForm
 from ..permissions import Action
+from .common import login_required as project_login_required
 from .common import project_access
 
 
@@ -22,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "characters/home.html", {"projects": projects})
 
 
-@login_required
+@project_login_required
 @require_http_methods(["GET", "POST"])
 def board(request: HttpRequest, project_slug: str) -> HttpResponse:
     access = project_access(request, project_slug)

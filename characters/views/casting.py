@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +12,7 @@ from .. import selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
 from ..models import CastingCandidate, Character, Generation
 from ..permissions import Action
-from .common import Access, announces_change, project_access
+from .common import Access, announces_change, login_required, project_access
 
 # Typical seconds per stage, shown next to a pending card's elapsed time.
 FRAGMENTS = {

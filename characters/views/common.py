@@ -1,26 +1,58 @@
-"""What every project view starts with: find the project the user may see, and their role."""
+"""What every project view starts with: find the project the user may see, and their role.
+
+A person reaches a project either as a member (their role decides) or as a guest holding a
+share grant for that project in their session (the link's permission decides). The link is
+re-checked on every request, so revoking it or letting it expire ends access at once.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import redirect_to_login
+from django.core import signing
+from django.db.models import OuterRef, Q, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 from django_htmx.http import trigger_client_event
 
-from .. import selectors, services
-from ..models import Project
+from ..models import Membership, Project, Role, ShareLink
 from ..permissions import Action, Denied, role_allows
+
+log = logging.getLogger("turnaround.access")
+
+SHARE_SESSION_KEY = "turnaround_shares"
+SHARE_SALT = "turnaround.share-grant"
 
 
 @dataclass(frozen=True)
 class Access:
     project: Project
     role: str | None
+    share: str | None = None  # a guest's link permission: "view" or "comment"
+    guest_name: str = ""
+    link: ShareLink | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.role is None and self.share is not None
 
     def can(self, action: Action | str) -> bool:
-        return role_allows(self.role, Action(action))
+        action = Action(action)
+        if self.role is not None:
+            return role_allows(self.role, action)
+        if self.share is None:
+            return False
+        if action == Action.VIEW:
+            return True
+        if action == Action.ANNOTATE:
+            return self.share == ShareLink.Permission.COMMENT
+        if action == Action.SEE_COSTS:
+            return self.project.show_costs_to_guests
+        return False
 
     def require(self, action: Action) -> None:
         if not self.can(action):
@@ -31,11 +63,98 @@ class Access:
         return {a.value: self.can(a) for a in Action}
 
 
-def project_access(request: HttpRequest, slug: str) -> Access:
-    project = selectors.project_for(request.user, slug)
-    return Access(
-        project=project, role=services.membership_role(project=project, user=request.user)
+def client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+def log_refusal(request: HttpRequest, reason: str) -> None:
+    """One line per refused request: who, from where, which page. Never the query string or a
+    share token (the /s/ path is cut to its prefix)."""
+    user = request.user
+    who = user.get_username() if user.is_authenticated else "anonymous"
+    path = "/s/…" if request.path.startswith("/s/") else request.path
+    log.warning("refused %s: user=%s ip=%s path=%s", reason, who, client_ip(request), path)
+
+
+# --- share grants ----------------------------------------------------------------------------
+
+
+def share_grant_store(request: HttpRequest, *, link: ShareLink, guest_name: str = "") -> None:
+    grants = dict(request.session.get(SHARE_SESSION_KEY, {}))
+    grants[str(link.project_id)] = signing.dumps(
+        {"l": link.pk, "p": link.project_id, "n": guest_name}, salt=SHARE_SALT
     )
+    request.session[SHARE_SESSION_KEY] = grants
+
+
+def share_grant(request: HttpRequest, project: Project) -> tuple[ShareLink, str] | None:
+    """The live share link this session holds for the project, and the guest's name."""
+    raw = request.session.get(SHARE_SESSION_KEY, {}).get(str(project.pk))
+    if not raw:
+        return None
+    try:
+        grant = signing.loads(raw, salt=SHARE_SALT)
+    except signing.BadSignature:
+        return None
+    if grant.get("p") != project.pk:
+        return None
+    link = (
+        ShareLink.objects.filter(pk=grant.get("l"), project=project, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+        .first()
+    )
+    if link is None:
+        return None
+    link.project = project
+    return link, grant.get("n", "")
+
+
+def has_any_share_grant(request: HttpRequest) -> bool:
+    return bool(getattr(request, "session", None) and request.session.get(SHARE_SESSION_KEY))
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Django's login_required, except that a guest holding a share grant gets through too:
+    project_access then decides, per project, what they may see."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.user.is_authenticated or has_any_share_grant(request):
+            return view(request, *args, **kwargs)
+        return redirect_to_login(request.get_full_path())
+
+    return wrapped
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+def project_access(request: HttpRequest, slug: str) -> Access:
+    """The project and what this request may do there, in one query for a member (two for a
+    guest). Anyone else gets a 404, never a 403: another project's existence is not revealed."""
+    user = request.user
+    projects = Project.objects.filter(slug=slug)
+    if user.is_authenticated and not user.is_superuser:
+        projects = projects.annotate(
+            member_role=Subquery(
+                Membership.objects.filter(project=OuterRef("pk"), user=user).values("role")[:1]
+            )
+        )
+    project = projects.first()
+    if project is not None:
+        if user.is_authenticated and user.is_superuser:
+            return Access(project=project, role=Role.OWNER)
+        role = getattr(project, "member_role", None)
+        if role:
+            return Access(project=project, role=role)
+        grant = share_grant(request, project)
+        if grant is not None:
+            link, name = grant
+            return Access(
+                project=project, role=None, share=link.permission, guest_name=name, link=link
+            )
+    log_refusal(request, "no access to project")
+    raise Http404("No such project.")
 
 
 CHANGED = "character-changed"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +12,7 @@ from .. import selectors, services
 from ..models import Annotation, ContinuityRule, Generation, PanelRevision
 from ..permissions import Action
 from .casting import _load, character_context
-from .common import announces_change
+from .common import announces_change, login_required
 
 
 def _float(value: str | None) -> float | None:
@@ -21,6 +20,17 @@ def _float(value: str | None) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+def _author(request: HttpRequest, access) -> dict:
+    """Who writes: the member, or a share-link guest under the name they gave."""
+    if access.is_guest:
+        return {
+            "user": None,
+            "guest_name": access.guest_name,
+            "can_annotate": access.can(Action.ANNOTATE),
+        }
+    return {"user": request.user}
 
 
 def panel_context(request: HttpRequest, access, character, panel, **extra) -> dict:
@@ -80,7 +90,7 @@ def annotate(request: HttpRequest, project_slug: str, character_slug: str, pk: i
     try:
         services.annotation_create(
             panel=item,
-            user=request.user,
+            **_author(request, access),
             body=request.POST.get("body", ""),
             kind=request.POST.get("kind", "note"),
             x=_float(request.POST.get("x")),

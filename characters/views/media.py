@@ -5,13 +5,12 @@ Names are content hashes, so a URL's bytes never change: browsers may keep them 
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from ..models import Asset
-from .common import project_access
+from .common import login_required, project_access
 
 VARIANTS = {"original": "file", "preview": "preview", "thumb": "thumbnail"}
 

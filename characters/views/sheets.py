@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -14,7 +13,7 @@ from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..permissions import Action
 from .casting import _load, character_context
-from .common import announces_change
+from .common import announces_change, login_required
 
 
 def _sheets_fragment(request: HttpRequest, access, character, **extra) -> HttpResponse:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,7 +12,7 @@ from .. import services
 from ..models import Activity, Character, Shot, ShotCharacter, ShotRender
 from ..permissions import Action
 from .casting import TYPICAL_SECONDS
-from .common import project_access
+from .common import login_required, project_access
 
 
 def shots_queryset(project):

@@ -1,0 +1,318 @@
+"""Project settings (owners only) and guest access through share links.
+
+A share link's token is shown once, when it is made, and stored only as a SHA-256 hash.
+Opening `/s/<token>` (with the password, if the link has one) puts a signed grant for that one
+project in the session; views/common.project_access re-checks the link on every request.
+A wrong token and a wrong password both get the same 404, and failures are rate-limited per IP.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import messages
+from django.core.cache import cache
+from django.db.models import Count, Sum
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .. import services
+from ..generators import routing
+from ..models import Generation, Membership, Role, ShareLink
+from ..permissions import Action
+from .common import (
+    Access,
+    client_ip,
+    has_any_share_grant,
+    log_refusal,
+    login_required,
+    project_access,
+    share_grant,
+    share_grant_store,
+)
+
+SHARE_FAILURES_ALLOWED = 10
+SHARE_FAILURE_WINDOW = 15 * 60
+
+
+class ShareLinkForm(forms.Form):
+    permission = forms.ChoiceField(choices=ShareLink.Permission.choices)
+    label = forms.CharField(max_length=120, required=False)
+    expires_in_days = forms.IntegerField(
+        min_value=1, max_value=365, required=False, help_text="Leave empty for no expiry."
+    )
+    password = forms.CharField(
+        max_length=128, required=False, widget=forms.PasswordInput(render_value=False)
+    )
+
+
+def _manage(request: HttpRequest, project_slug: str) -> Access:
+    access = project_access(request, project_slug)
+    access.require(Action.MANAGE)
+    return access
+
+
+def _settings_context(access: Access, **extra: object) -> dict:
+    project = access.project
+    spend = (
+        Generation.objects.filter(project=project)
+        .values("character__name", "stage", "provider")
+        .annotate(total=Sum("cost_usd"), estimated=Sum("estimated_cost_usd"), n=Count("id"))
+        .order_by("character__name", "stage", "provider")
+    )
+    routes = [
+        {
+            "stage": stage,
+            "configured": routing.configured_provider(stage),
+            "provider": routing.provider_for(stage),
+        }
+        for stage in routing.STAGES
+    ]
+    return {
+        "project": project,
+        "access": access,
+        "memberships": Membership.objects.filter(project=project)
+        .select_related("user")
+        .order_by("user__username"),
+        "links": ShareLink.objects.filter(project=project)
+        .select_related("created_by")
+        .order_by("-created_at"),
+        "spend": spend,
+        "spend_total": services.project_committed_spend(project),
+        "routes": routes,
+        "roles": Role.choices,
+        "link_form": extra.pop("link_form", None) or ShareLinkForm(),
+        "now": timezone.now(),
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def settings_page(request: HttpRequest, project_slug: str) -> HttpResponse:
+    access = _manage(request, project_slug)
+    return render(request, "characters/settings.html", _settings_context(access))
+
+
+def _back(project_slug: str, anchor: str) -> HttpResponse:
+    return redirect(reverse("project-settings", args=[project_slug]) + anchor)
+
+
+@login_required
+@require_POST
+def member_add(request: HttpRequest, project_slug: str) -> HttpResponse:
+    access = _manage(request, project_slug)
+    try:
+        membership = services.membership_add(
+            project=access.project,
+            user=request.user,
+            username=request.POST.get("username", ""),
+            role=request.POST.get("role", ""),
+        )
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"{membership.user.get_username()} added as {membership.get_role_display()}."
+        )
+    return _back(project_slug, "#members")
+
+
+@login_required
+@require_POST
+def member_change(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
+    access = _manage(request, project_slug)
+    membership = (
+        Membership.objects.filter(project=access.project, pk=pk).select_related("user").first()
+    )
+    if membership is None:
+        raise Http404("No such member.")
+    try:
+        if request.POST.get("remove"):
+            services.membership_remove(membership=membership, user=request.user)
+            messages.success(request, f"{membership.user.get_username()} removed.")
+        else:
+            services.membership_set_role(
+                membership=membership, user=request.user, role=request.POST.get("role", "")
+            )
+            messages.success(request, f"{membership.user.get_username()}'s role changed.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    return _back(project_slug, "#members")
+
+
+@login_required
+@require_POST
+def link_create(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """Make a share link and show its URL once, in this response; only its hash is kept."""
+    access = _manage(request, project_slug)
+    form = ShareLinkForm(request.POST)
+    new_url = ""
+    if form.is_valid():
+        days = form.cleaned_data["expires_in_days"]
+        try:
+            _, token = services.share_link_create(
+                project=access.project,
+                user=request.user,
+                permission=form.cleaned_data["permission"],
+                expires_at=timezone.now() + timedelta(days=days) if days else None,
+                password=form.cleaned_data["password"],
+                label=form.cleaned_data["label"],
+            )
+        except services.ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            new_url = request.build_absolute_uri(reverse("share-open", args=[token]))
+            form = ShareLinkForm()
+    response = render(
+        request,
+        "characters/settings.html",
+        _settings_context(access, link_form=form, new_link_url=new_url),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def link_revoke(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
+    access = _manage(request, project_slug)
+    link = ShareLink.objects.filter(project=access.project, pk=pk).first()
+    if link is None:
+        raise Http404("No such share link.")
+    link.project = access.project
+    services.share_link_revoke(link=link, user=request.user)
+    messages.success(request, "Share link revoked. Anyone using it loses access now.")
+    return _back(project_slug, "#links")
+
+
+@login_required
+@require_POST
+def budget(request: HttpRequest, project_slug: str) -> HttpResponse:
+    access = _manage(request, project_slug)
+    raw = request.POST.get("budget_usd", "").strip()
+    try:
+        value = Decimal(raw) if raw else None
+        if value is not None and (not value.is_finite() or value > Decimal("99999999")):
+            raise InvalidOperation
+        services.project_set_budget(project=access.project, user=request.user, budget_usd=value)
+    except InvalidOperation:
+        messages.error(request, "Enter the budget cap in dollars, e.g. 250 or 99.50.")
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Budget cap saved.")
+    return _back(project_slug, "#budget")
+
+
+# --- guests ----------------------------------------------------------------------------------
+
+
+def _failure_key(request: HttpRequest) -> str:
+    return f"turnaround:share-fail:{client_ip(request)}"
+
+
+def _too_many_failures(request: HttpRequest) -> bool:
+    return cache.get(_failure_key(request), 0) >= SHARE_FAILURES_ALLOWED
+
+
+def _record_failure(request: HttpRequest) -> None:
+    key = _failure_key(request)
+    if cache.add(key, 1, SHARE_FAILURE_WINDOW):
+        return
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, SHARE_FAILURE_WINDOW)
+
+
+def _not_found(request: HttpRequest) -> HttpResponse:
+    """A wrong token and a wrong password look exactly like a missing page."""
+    _record_failure(request)
+    log_refusal(request, "share link not found or wrong password")
+    raise Http404("No such page.")
+
+
+def _throttled(request: HttpRequest) -> HttpResponse:
+    log_refusal(request, "share link attempts throttled")
+    return render(
+        request,
+        "characters/share_message.html",
+        {
+            "title": "Too many attempts",
+            "message": "Too many wrong links or passwords from here. Wait 15 minutes and try "
+            "again.",
+        },
+        status=429,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def share_open(request: HttpRequest, token: str) -> HttpResponse:
+    if _too_many_failures(request):
+        return _throttled(request)
+    link = services.share_link_find(token)
+    if link is None:
+        return _not_found(request)
+    if link.revoked_at is not None or (
+        link.expires_at is not None and link.expires_at <= timezone.now()
+    ):
+        revoked = link.revoked_at is not None
+        return render(
+            request,
+            "characters/share_message.html",
+            {
+                "title": "This link was revoked" if revoked else "This link has expired",
+                "message": (
+                    "The project's owner revoked this share link. Ask them for a new one."
+                    if revoked
+                    else f"This share link expired on {link.expires_at:%d %b %Y at %H:%M} UTC. "
+                    "Ask the project's owner for a new one."
+                ),
+            },
+            status=410,
+        )
+    project = link.project
+    board = reverse("board", args=[project.slug])
+    held = share_grant(request, project) if has_any_share_grant(request) else None
+    if held is not None and held[0].pk == link.pk:
+        return redirect(board)
+    needs_name = link.permission == ShareLink.Permission.COMMENT
+    error = ""
+    name = ""
+    if request.method == "POST":
+        if not services.share_link_check_password(link, request.POST.get("password", "")):
+            return _not_found(request)
+        name = request.POST.get("name", "").strip()[:80]
+        if needs_name and not name:
+            error = "Enter the name your comments will show."
+        else:
+            _grant(request, link, name)
+            return redirect(board)
+    elif not link.password and not needs_name:
+        _grant(request, link, "")
+        return redirect(board)
+    return render(
+        request,
+        "characters/share_open.html",
+        {
+            "link": link,
+            "share_project": project,
+            "needs_password": bool(link.password),
+            "needs_name": needs_name,
+            "name": name,
+            "error": error,
+        },
+    )
+
+
+def _grant(request: HttpRequest, link: ShareLink, name: str) -> None:
+    if not request.user.is_authenticated:
+        request.session.cycle_key()  # no session fixation across the grant
+    share_grant_store(request, link=link, guest_name=name)
+    services.share_link_record_use(link=link, guest_name=name)

@@ -1,0 +1,204 @@
+"""Team review: votes on candidates and sheet options, comments, the activity feed, the cheap
+"anything changed?" check that keeps open pages live, and a member's notifications."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required as member_login_required
+from django.core.paginator import Paginator
+from django.db.models import Max, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from .. import selectors, services
+from ..models import Activity, Character, Notification
+from ..permissions import Action
+from .casting import _card_or_redirect, _load, character_context
+from .common import CHANGED, announces_change, login_required, project_access
+
+REMOTE_CHANGE = "character-remote-change"
+VOTE_VALUES = {"up": 1, "down": -1}
+
+
+def _vote_value(request: HttpRequest) -> int | None:
+    return VOTE_VALUES.get(request.POST.get("value", ""))
+
+
+@login_required
+@require_POST
+@announces_change
+def candidate_vote(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.VOTE)
+    candidate = selectors.candidate_for(character, pk)
+    value = _vote_value(request)
+    error = ""
+    if value is None:
+        error = "Vote up or down."
+    else:
+        try:
+            services.vote_cast(user=request.user, candidate=candidate, value=value)
+        except services.ServiceError as exc:
+            error = str(exc)
+    return _card_or_redirect(request, access, character, candidate, error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def sheet_vote(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.VOTE)
+    option = selectors.sheet_option_for(character, pk)
+    value = _vote_value(request)
+    error = ""
+    if value is None:
+        error = "Vote up or down."
+    else:
+        try:
+            services.vote_cast(user=request.user, sheet=option, value=value)
+        except services.ServiceError as exc:
+            error = str(exc)
+    if request.htmx:
+        option = selectors.sheet_option_for(character, pk)
+        context = character_context(request, access, character, option=option, card_error=error)
+        return render(request, "characters/character.html#sheet-card", context)
+    return redirect(character.get_absolute_url() + f"#sheet-{option.pk}")
+
+
+@login_required
+@require_POST
+def comment(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """A comment in the character's history, by a member or a guest whose link allows it."""
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.ANNOTATE)
+    text = request.POST.get("text", "")
+    error = ""
+    try:
+        services.character_comment(
+            character=character,
+            user=request.user,
+            text=text,
+            share_link=access.link,
+            guest_name=access.guest_name,
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    else:
+        text = ""
+    if request.htmx:
+        context = {
+            "project": access.project,
+            "access": access,
+            "character": character,
+            "comment_text": text,
+            "comment_error": error,
+        }
+        response = render(request, "characters/team.html#comment-form", context)
+        return response if error else trigger_client_event(response, CHANGED)
+    return redirect(character.get_absolute_url() + "#history")
+
+
+@login_required
+@require_GET
+def changes(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """Has anything happened to the character since activity `since`? 204 if not; otherwise a
+    fresh poller (carrying the newest id) and, when someone else made the change, events that
+    make the header, history and stage refresh. One query beyond access."""
+    access = project_access(request, project_slug)
+    try:
+        since = int(request.GET.get("since", "0"))
+    except ValueError:
+        since = 0
+    user = request.user
+    others = Q(activities__actor__isnull=True)
+    if user.is_authenticated:
+        others |= ~Q(activities__actor=user)
+    row = (
+        Character.objects.filter(project=access.project, slug=character_slug)
+        .annotate(
+            last=Max("activities__id"),
+            last_other=Max("activities__id", filter=others),
+        )
+        .values("last", "last_other")
+        .first()
+    )
+    if row is None:
+        raise Http404("No such character.")
+    last = row["last"] or 0
+    if last <= since:
+        return HttpResponse(status=204)
+    response = render(
+        request,
+        "characters/team.html#changes-poller",
+        {
+            "project": access.project,
+            "character": {"slug": character_slug},
+            "since": last,
+        },
+    )
+    if (row["last_other"] or 0) > since:
+        trigger_client_event(response, CHANGED)
+        trigger_client_event(response, REMOTE_CHANGE)
+    return response
+
+
+PAGE_SIZE = 30
+
+
+@login_required
+@require_GET
+def activity(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """Every decision in the project, newest first, filterable by character and person."""
+    access = project_access(request, project_slug)
+    project = access.project
+    entries = Activity.objects.filter(project=project).select_related("character", "actor")
+    character_slug = request.GET.get("character", "")
+    person = request.GET.get("person", "")
+    if character_slug:
+        entries = entries.filter(character__slug=character_slug)
+    if person:
+        entries = entries.filter(actor_name=person)
+    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "characters/activity.html",
+        {
+            "project": project,
+            "access": access,
+            "page": page,
+            "characters": Character.objects.filter(project=project).values("slug", "name"),
+            "people": Activity.objects.filter(project=project)
+            .order_by("actor_name")
+            .values_list("actor_name", flat=True)
+            .distinct(),
+            "character_filter": character_slug,
+            "person_filter": person,
+            "query": query.urlencode(),
+        },
+    )
+
+
+@member_login_required
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """Your @mentions, newest first. Opening the list marks the ones shown as read."""
+    page = Paginator(
+        Notification.objects.filter(user=request.user).select_related(
+            "activity__project", "activity__character"
+        ),
+        PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    items = list(page.object_list)
+    response = render(request, "characters/notifications.html", {"page": page, "items": items})
+    services.notifications_mark_read(
+        user=request.user, ids=[n.pk for n in items if n.read_at is None]
+    )
+    return response

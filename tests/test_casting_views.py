@@ -81,6 +81,13 @@ class TestCharacterPage:
         assert html.count('class="card ') == 2
         assert "offline preview" in html
 
+    def test_it_is_never_cached_so_back_shows_the_current_state(self, owner_client, character):
+        # htmx changes the page in place; a cached copy is the page before those changes.
+        response = owner_client.get(character_url(character))
+        assert "no-store" in response["Cache-Control"]
+        board = owner_client.get(reverse("board", args=["lighthouse"]))
+        assert "no-store" in board["Cache-Control"]
+
     @pytest.mark.parametrize("count", [1, 8])
     def test_its_query_count_does_not_grow_with_candidates(
         self, owner_client, character, owner, cast, count, django_assert_max_num_queries

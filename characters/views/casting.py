@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -45,7 +46,10 @@ def _load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple
     return access, selectors.character_for(access.project, character_slug)
 
 
+# Pages that show live state are never cached: htmx changes them in place, so a cached copy is
+# the page before those changes, and Back (e.g. from Compare) would show it.
 @login_required
+@never_cache
 @require_GET
 def character(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
@@ -106,6 +110,7 @@ def cast(request: HttpRequest, project_slug: str, character_slug: str) -> HttpRe
 
 
 @login_required
+@never_cache
 @require_GET
 def candidate(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int

@@ -17,7 +17,7 @@ from ..permissions import Action
 from .common import Access, project_access
 
 # Typical seconds per stage, shown next to a pending card's elapsed time.
-FRAGMENTS = {"stage", "upscale-status", "casting", "brief-form"}
+FRAGMENTS = {"stage", "upscale-status", "casting", "brief-form", "character-head", "history"}
 TYPICAL_SECONDS = {"offline": 2, "recraft": 15, "gemini": 60, "seedance": 120}
 
 
@@ -209,6 +209,7 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
     access.require(Action.DECIDE)
     form = UnlockForm(request.POST)
     error = ""
+    unlocked = False
     if form.is_valid():
         try:
             character = services.character_unlock_face(
@@ -221,10 +222,15 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
                 messages.success(request, "Face unlocked.")
                 return redirect(character.get_absolute_url())
             form = UnlockForm()
+            unlocked = True
     character = selectors.character_for(access.project, character.slug)
     context = character_context(request, access, character, unlock_form=form, unlock_error=error)
     if request.htmx:
-        return render(request, "characters/character.html#stage", context)
+        response = render(request, "characters/character.html#stage", context)
+        if unlocked:
+            # The stage badge and the history listen for this, as they do for face-locked.
+            trigger_client_event(response, "face-unlocked", {"id": character.pk})
+        return response
     if error:
         messages.error(request, error)
     return render(request, "characters/character.html", context)

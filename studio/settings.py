@@ -110,8 +110,18 @@ def database_from_url(url: str) -> dict:
             "CONN_HEALTH_CHECKS": True,
         }
     if parsed.scheme == "sqlite":
-        return sqlite_database(Path(unquote(parsed.path)))
+        return sqlite_database(sqlite_path(parsed.netloc + unquote(parsed.path)))
     raise RuntimeError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported.")
+
+
+def sqlite_path(url_path: str) -> Path:
+    """The file a sqlite URL names, as dj-database-url reads it: sqlite:////abs/path is
+    absolute, sqlite:///relative/path is relative to the project folder."""
+    name = url_path[1:] if url_path.startswith("/") else url_path
+    if not name:
+        raise RuntimeError("DATABASE_URL for SQLite needs a file name: sqlite:////abs/path.")
+    path = Path(name)
+    return path if path.is_absolute() else BASE_DIR / path
 
 
 def sqlite_database(path: Path) -> dict:

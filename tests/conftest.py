@@ -3,6 +3,8 @@ django-q2 running tasks inline (tests that need a real worker process start one 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django_q.conf import Conf
@@ -11,6 +13,18 @@ from characters import services
 from characters.models import Character, Membership, Role
 
 PASSWORD = "correct-horse-battery-staple"
+TESTS = Path(__file__).parent
+# The provider-client tests time real loopback HTTP with sub-second read timeouts; the browser
+# tests keep Chromium, a live server and a qcluster busy. On a two-core machine the two together
+# starve those timeouts, so under `--dist loadgroup` they share one group and never overlap.
+LOOPBACK_TIMING = (TESTS / "generators", TESTS / "browser")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path.is_relative_to(folder) for folder in LOOPBACK_TIMING):
+            item.add_marker(pytest.mark.xdist_group("loopback-timing"))
 
 
 @pytest.fixture(autouse=True)

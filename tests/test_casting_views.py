@@ -81,6 +81,13 @@ class TestCharacterPage:
         assert html.count('class="card ') == 2
         assert "offline preview" in html
 
+    def test_it_is_never_cached_so_back_shows_the_current_state(self, owner_client, character):
+        # htmx changes the page in place; a cached copy is the page before those changes.
+        response = owner_client.get(character_url(character))
+        assert "no-store" in response["Cache-Control"]
+        board = owner_client.get(reverse("board", args=["lighthouse"]))
+        assert "no-store" in board["Cache-Control"]
+
     @pytest.mark.parametrize("count", [1, 8])
     def test_its_query_count_does_not_grow_with_candidates(
         self, owner_client, character, owner, cast, count, django_assert_max_num_queries
@@ -205,6 +212,7 @@ class TestCharacterPage:
             character_url(character, "face-unlock"), {"reason": " "}, **HTMX
         )
         assert "Say why" in response.content.decode()
+        assert "HX-Trigger" not in response
         character.refresh_from_db()
         assert character.locked_candidate_id == a.pk
 
@@ -215,8 +223,23 @@ class TestCharacterPage:
             character_url(character, "face-unlock"), {"reason": "Recast"}, **HTMX
         )
         assert "Cast" in response.content.decode()
+        assert "face-unlocked" in response["HX-Trigger"]
         character.refresh_from_db()
         assert character.locked_candidate_id is None
+
+    def test_the_stage_badge_and_history_refresh_when_the_face_locks_or_unlocks(
+        self, owner_client, character, owner, cast, approve
+    ):
+        # They sit outside #stage, which approve and unlock swap; they listen for the event
+        # every successful change sends.
+        html = owner_client.get(character_url(character)).content.decode()
+        assert html.count('hx-trigger="character-changed from:body"') >= 2
+        (a,) = cast(character, owner, count=1)
+        approve(a, owner)
+        head = owner_client.get(character_url(character) + "?fragment=character-head", **HTMX)
+        assert 'id="stage-badge">Sheet<' in head.content.decode()
+        history = owner_client.get(character_url(character) + "?fragment=history", **HTMX)
+        assert "approved face" in history.content.decode()
 
     def test_a_viewer_sees_no_actions_and_cannot_post(self, client, member, character, owner, cast):
         (candidate,) = cast(character, owner, count=1)

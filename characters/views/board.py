@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -24,6 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @project_login_required
+@never_cache  # live state, changed in place by htmx: Back must not show a stale copy
 @require_http_methods(["GET", "POST"])
 def board(request: HttpRequest, project_slug: str) -> HttpResponse:
     access = project_access(request, project_slug)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -62,7 +63,10 @@ def _load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple
     return access, selectors.character_for(access.project, character_slug)
 
 
+# Pages that show live state are never cached: htmx changes them in place, so a cached copy is
+# the page before those changes, and Back (e.g. from Compare) would show it.
 @login_required
+@never_cache
 @require_GET
 def character(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
@@ -125,6 +129,7 @@ def cast(request: HttpRequest, project_slug: str, character_slug: str) -> HttpRe
 
 
 @login_required
+@never_cache
 @require_GET
 def candidate(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
@@ -226,6 +231,7 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
     access.require(Action.DECIDE)
     form = UnlockForm(request.POST)
     error = ""
+    unlocked = False
     if form.is_valid():
         try:
             character = services.character_unlock_face(
@@ -238,10 +244,15 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
                 messages.success(request, "Face unlocked.")
                 return redirect(character.get_absolute_url())
             form = UnlockForm()
+            unlocked = True
     character = selectors.character_for(access.project, character.slug)
     context = character_context(request, access, character, unlock_form=form, unlock_error=error)
     if request.htmx:
-        return render(request, "characters/character.html#stage", context)
+        response = render(request, "characters/character.html#stage", context)
+        if unlocked:
+            # The stage badge and the history listen for this, as they do for face-locked.
+            trigger_client_event(response, "face-unlocked", {"id": character.pk})
+        return response
     if error:
         messages.error(request, error)
     return render(request, "characters/character.html", context)

@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django_htmx.http import trigger_client_event
 
-from ..models import Membership, Project, Role, ShareLink
+from ..models import Activity, Membership, Project, Role, ShareLink
 from ..permissions import Action, Denied, role_allows
 
 log = logging.getLogger("turnaround.access")
@@ -166,9 +166,21 @@ def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        # Every state change records an Activity, so a new one is what "changed" means here; a
+        # refused or invalid request announces nothing.
+        before = _latest_activity_id()
         response = view(request, *args, **kwargs)
-        if request.method == "POST" and request.htmx and response.status_code == 200:
+        if (
+            request.method == "POST"
+            and request.htmx
+            and response.status_code == 200
+            and _latest_activity_id() != before
+        ):
             trigger_client_event(response, CHANGED)
         return response
 
     return wrapped
+
+
+def _latest_activity_id() -> int:
+    return Activity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -3,42 +3,18 @@ without an account opens it, gives a name, finds a character and comments; the o
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 from django.contrib.auth import get_user_model
 
 from characters import services
 from characters.models import Activity, Character
+from tests.conftest import PASSWORD
 
-from .conftest import PASSWORD
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser]
 
 
-@pytest.fixture
-def browser():
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def test_a_guest_comments_through_a_share_link(live_server, transactional_db, browser):
+def test_a_guest_comments_through_a_share_link(live_server, transactional_db, chromium):
+    browser = chromium
     owner = get_user_model().objects.create_user("olive", "olive@example.com", PASSWORD)
     project = services.project_create(name="The Lighthouse", owner=owner, slug="lighthouse")
     Character.objects.create(project=project, name="Mara Quell", slug="mara", brief="A woman.")

@@ -266,6 +266,11 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# The app's own delivery guarantee (characters.tasks.requeue_stuck_generations, every minute):
+# a generation whose worker died is enqueued again, at most TURNAROUND_MAX_ATTEMPTS claims in
+# all; one queued for TURNAROUND_REQUEUE_AFTER seconds with no taker is enqueued again.
+TURNAROUND_MAX_ATTEMPTS = int(env("TURNAROUND_MAX_ATTEMPTS", "3"))
+TURNAROUND_REQUEUE_AFTER = int(env("TURNAROUND_REQUEUE_AFTER", "180"))
 # Tests run tasks inline unless they start a real worker (the browser tests do).
 if env_bool("TURNAROUND_SYNC_TASKS", False):
     Q_CLUSTER["sync"] = True

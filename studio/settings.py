@@ -262,6 +262,10 @@ Q_CLUSTER: dict = {
     "poll": float(env("TURNAROUND_QUEUE_POLL", "0.2")),
     "label": "Background tasks",
 }
+# Separate queues on one broker (staging next to production, parallel test runs): the queue
+# name changes, the signing prefix ("name") does not.
+if env("TURNAROUND_QUEUE_NAME"):
+    Q_CLUSTER["cluster_name"] = env("TURNAROUND_QUEUE_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:

@@ -113,3 +113,7 @@ def approve(django_capture_on_commit_callbacks):
         return candidate
 
     return run
+
+
+# The fake provider server and its fixtures, for tests outside tests/generators/ too.
+from tests.generators.conftest import fake, fake_provider, fast, sleeps  # noqa: E402, F401

@@ -2,12 +2,12 @@
 SHELL := /bin/bash
 # Django 6.1 needs Python >= 3.12: take pyenv's 3.13 or 3.12 where the default python3 is older.
 PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $(HOME)/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.13 python3.12 2>/dev/null))
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= $(shell command -v chromium chromium-browser 2>/dev/null | head -n1)
 
-.PHONY: run test test-fast lint bench install migrate demo clean
+.PHONY: run test test-scale test-fast lint bench load install migrate demo clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (pyenv install 3.13)."; exit 1; }
@@ -27,7 +27,21 @@ run: migrate
 
 test: install
 	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
-	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -n 2 --dist loadgroup -m "not worker" $(PYTEST_ARGS)
+	@# Tests that start qcluster processes load every core: run them alone, so the
+	@# timing-sensitive provider tests above never share the CPU with them.
+	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -m worker $(PYTEST_ARGS)
+
+# The same suite on PostgreSQL + the Redis broker, with the scale-only fault tests enabled.
+# The database is created by pytest-django (one per xdist worker); nothing here touches data.
+SCALE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/turnaround
+SCALE_REDIS_URL ?= redis://127.0.0.1:6379/1
+test-scale: install
+	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$(CHROMIUM) \
+		$(PY) -m pytest -n 2 --dist loadgroup -m "not worker" $(PYTEST_ARGS)
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$(CHROMIUM) \
+		$(PY) -m pytest -m worker $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -m "not browser and not worker" $(PYTEST_ARGS)
@@ -38,6 +52,9 @@ lint: install
 
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || true; done
+
+load: install
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -290,6 +290,50 @@ def generation_claim(*, generation_id: int) -> Generation | None:
     return Generation.objects.select_related("project", "character").get(pk=generation_id)
 
 
+def generation_requeue_stuck(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """Find work a broker lost and hand it back; give up on work that keeps killing workers.
+
+    The Redis broker forgets a task whose worker died. A generation `running` past its deadline
+    (its worker stopped) goes back to `queued`, unless it has used its attempts: then it fails
+    with a reason. A generation `queued` for longer than the grace with no worker taking it is
+    enqueued again. `deadline_at` on a queued generation is when to look at it next, so a
+    slow queue is not flooded with copies. Claiming stays the only lock: a copy that arrives
+    late finds the generation running or final and does nothing.
+
+    Returns (ids to enqueue, ids given up on).
+    """
+    now = now or timezone.now()
+    cap = settings.TURNAROUND_MAX_ATTEMPTS
+    grace = timedelta(seconds=settings.TURNAROUND_REQUEUE_AFTER)
+    dead = Generation.objects.filter(status=Generation.Status.RUNNING, deadline_at__lt=now)
+    gave_up = list(dead.filter(attempts__gte=cap).values_list("pk", flat=True))
+    for pk in gave_up:
+        Generation.objects.filter(
+            pk=pk, status=Generation.Status.RUNNING, deadline_at__lt=now
+        ).update(
+            status=Generation.Status.FAILED,
+            error=f"Gave up after {cap} attempts: the worker stopped each time. Try again, "
+            "and if it keeps happening tell whoever runs Turnaround.",
+            finished_at=now,
+        )
+    requeue = list(dead.filter(attempts__lt=cap).values_list("pk", flat=True))
+    requeue += Generation.objects.filter(
+        Q(deadline_at__isnull=True, created_at__lt=now - grace) | Q(deadline_at__lt=now),
+        status=Generation.Status.QUEUED,
+    ).values_list("pk", flat=True)
+    enqueue = []
+    for pk in requeue:
+        moved = Generation.objects.filter(
+            Q(status=Generation.Status.RUNNING, attempts__lt=cap)
+            | Q(status=Generation.Status.QUEUED),
+            Q(deadline_at__lt=now) | Q(deadline_at__isnull=True),
+            pk=pk,
+        ).update(status=Generation.Status.QUEUED, deadline_at=now + grace)
+        if moved:
+            enqueue.append(pk)
+    return enqueue, gave_up
+
+
 def generation_fail(*, generation: Generation, reason: str, blocked: bool = False) -> None:
     status = Generation.Status.BLOCKED if blocked else Generation.Status.FAILED
     Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
@@ -305,7 +349,13 @@ def generation_retry(*, generation: Generation, user: AbstractBaseUser | None) -
         _check_budget(generation.project, generation.estimated_cost_usd)
         updated = Generation.objects.filter(
             pk=generation.pk, status__in=[Generation.Status.FAILED, Generation.Status.CANCELLED]
-        ).update(status=Generation.Status.QUEUED, error="", finished_at=None, started_at=None)
+        ).update(
+            status=Generation.Status.QUEUED,
+            error="",
+            finished_at=None,
+            started_at=None,
+            deadline_at=None,
+        )
         if not updated:
             raise ServiceError("Only a failed generation can be retried.")
         activity_record(

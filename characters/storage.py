@@ -7,6 +7,7 @@ redelivered task harmless: it cannot create a second file for the same picture.
 from __future__ import annotations
 
 import hashlib
+import threading
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -18,14 +19,41 @@ from .models import Asset, Generation, Project
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4"}
 
 
+class StorageFailed(Exception):
+    """Storage refused a file. The message is for people; the cause is logged."""
+
+
+# Files written by this thread since forget_written(): the task removes them if the
+# transaction that would have recorded them rolls back, so a failure leaves no orphan file.
+_written = threading.local()
+
+
+def written_files() -> list[str]:
+    return list(getattr(_written, "names", []))
+
+
+def forget_written() -> None:
+    _written.names = []
+
+
 def asset_name(project_id: int, digest: str, suffix: str) -> str:
     return f"projects/{project_id}/{digest[:2]}/{digest}{suffix}"
 
 
 def _save(name: str, data: bytes) -> str:
-    if default_storage.exists(name):
-        return name
-    return default_storage.save(name, ContentFile(data))
+    try:
+        if default_storage.exists(name):
+            return name
+        saved = default_storage.save(name, ContentFile(data))
+    except Exception as exc:
+        raise StorageFailed(
+            f"The file could not be saved to storage ({type(exc).__name__}), so nothing was "
+            "kept. Try again; if it keeps failing, tell whoever runs Turnaround."
+        ) from exc
+    if not hasattr(_written, "names"):
+        _written.names = []
+    _written.names.append(saved)
+    return saved
 
 
 def asset_store(
@@ -47,6 +75,29 @@ def asset_store(
         info = imaging.inspect_image(data)
         mime, width, height = info.mime, info.width, info.height
     ext = EXTENSIONS.get(mime, "bin")
+    already = len(written_files())
+    try:
+        return _store_new(project, generation, data, digest, mime, ext, width, height, derive)
+    except StorageFailed:
+        # Derived sizes may have failed after the original was written: remove what this call
+        # wrote, so a failed store leaves neither a row nor a file.
+        for written in written_files()[already:]:
+            default_storage.delete(written)
+        _written.names = written_files()[:already]
+        raise
+
+
+def _store_new(
+    project: Project,
+    generation: Generation | None,
+    data: bytes,
+    digest: str,
+    mime: str,
+    ext: str,
+    width: int,
+    height: int,
+    derive: bool,
+) -> Asset:
     name = _save(asset_name(project.pk, digest, f".{ext}"), data)
     asset = Asset(
         project=project,

@@ -9,10 +9,11 @@ task finds the generation claimed or final and does nothing: no second image, no
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -30,9 +31,14 @@ from .models import (
     ShotRender,
     Stage,
 )
-from .storage import asset_read, asset_store
+from .storage import StorageFailed, asset_read, asset_store, forget_written, written_files
 
 log = logging.getLogger(__name__)
+
+# Storing a result survives the database going away for a few seconds: the result is already
+# paid for, so it is worth waiting ~15 s (1+2+4+8) rather than asking the provider again.
+STORE_RETRIES = 5
+STORE_BACKOFF = 1.0
 
 
 @dataclass(frozen=True)
@@ -70,29 +76,24 @@ def run_generation(generation_id: int) -> str:
     try:
         request = handler.build(generation)
         result = generator.generate(request)
-        with transaction.atomic():
-            locked = Generation.objects.select_for_update().get(pk=generation.pk)
-            if locked.status != Generation.Status.RUNNING or locked.attempts != generation.attempts:
-                # A later attempt took this generation over; its result is the one kept.
-                return "discarded: superseded"
-            handler.apply(locked, result)
-            Generation.objects.filter(pk=locked.pk).update(
-                status=Generation.Status.SUCCEEDED,
-                finished_at=timezone.now(),
-                cost_usd=result.cost_usd,
-                provider_request_id=result.provider_request_id[:200],
-                response_metadata=_jsonable(
-                    {**result.metadata, "text": result.text, "data": result.data}
-                ),
-                model=result.model or locked.model,
-                error="",
-            )
-        return "succeeded"
+        return _store_with_retries(generation, handler, result)
     except GeneratorError as exc:
         services.generation_fail(generation=generation, reason=exc.message, blocked=exc.blocked)
         return "blocked" if exc.blocked else "failed"
     except ImageRejected as exc:
         services.generation_fail(generation=generation, reason=str(exc))
+        return "failed"
+    except StorageFailed as exc:
+        services.generation_fail(generation=generation, reason=str(exc))
+        return "failed"
+    except (OperationalError, InterfaceError):
+        log.exception("generation %s: database unavailable", generation_id)
+        _drop_connection()
+        services.generation_fail(
+            generation=generation,
+            reason="The database was unavailable while saving this, so nothing was kept. "
+            "Try again.",
+        )
         return "failed"
     except services.ServiceError as exc:
         services.generation_fail(generation=generation, reason=str(exc))
@@ -106,6 +107,77 @@ def run_generation(generation_id: int) -> str:
         return "failed"
     finally:
         generator.close()
+
+
+def _store_with_retries(
+    generation: Generation, handler: StageHandler, result: GenerationResult
+) -> str:
+    """Keep the result in one transaction; files written for a rolled-back attempt are removed."""
+    for attempt in range(STORE_RETRIES):
+        forget_written()
+        try:
+            return _store(generation, handler, result)
+        except (OperationalError, InterfaceError):
+            _remove_written()
+            if attempt == STORE_RETRIES - 1:
+                raise
+            log.warning("generation %s: database unavailable, retrying the save", generation.pk)
+            _drop_connection()
+            time.sleep(STORE_BACKOFF * 2**attempt)
+        except Exception:
+            _remove_written()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _store(generation: Generation, handler: StageHandler, result: GenerationResult) -> str:
+    with transaction.atomic():
+        locked = Generation.objects.select_for_update().get(pk=generation.pk)
+        if locked.status != Generation.Status.RUNNING or locked.attempts != generation.attempts:
+            # A later attempt took this generation over; its result is the one kept.
+            return "discarded: superseded"
+        handler.apply(locked, result)
+        Generation.objects.filter(pk=locked.pk).update(
+            status=Generation.Status.SUCCEEDED,
+            finished_at=timezone.now(),
+            cost_usd=result.cost_usd,
+            provider_request_id=result.provider_request_id[:200],
+            response_metadata=_jsonable(
+                {**result.metadata, "text": result.text, "data": result.data}
+            ),
+            model=result.model or locked.model,
+            error="",
+        )
+    return "succeeded"
+
+
+def _drop_connection() -> None:
+    """Drop a broken connection so the next query opens a new one (never inside an atomic
+    block that is not ours: tests and callers that wrap a task keep their transaction)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _remove_written() -> None:
+    """Delete files this attempt wrote: their rows were rolled back, so nothing points at them."""
+    from django.core.files.storage import default_storage
+
+    for name in written_files():
+        try:
+            default_storage.delete(name)
+        except Exception:
+            log.exception("could not remove %s after a failed save", name)
+    forget_written()
+
+
+def requeue_stuck_generations() -> str:
+    """Every minute (a django-q2 Schedule): re-enqueue generations a broker lost."""
+    enqueue, gave_up = services.generation_requeue_stuck()
+    for pk in enqueue:
+        enqueue_generation(pk)
+    if enqueue or gave_up:
+        log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
+    return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"
 
 
 def _jsonable(value: object) -> object:

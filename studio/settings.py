@@ -75,6 +75,11 @@ MIDDLEWARE = [
     "characters.middleware.RefusalLogMiddleware",
 ]
 
+if not DEBUG:
+    # Production serves collected static files itself (hashed names, compressed, cached for
+    # a year); debug keeps runserver's static handling and needs no collectstatic.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"
 
@@ -108,6 +113,7 @@ def database_from_url(url: str) -> dict:
             "PORT": str(parsed.port or ""),
             "CONN_MAX_AGE": int(env("DJANGO_CONN_MAX_AGE", "60")),
             "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": int(env("DJANGO_DB_CONNECT_TIMEOUT", "5"))},
         }
     if parsed.scheme == "sqlite":
         return sqlite_database(sqlite_path(parsed.netloc + unquote(parsed.path)))
@@ -172,11 +178,6 @@ STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
 MEDIA_ROOT = Path(env("DJANGO_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
-
 # --- Security ------------------------------------------------------------------------------
 SECURE_CSP = {
     "default-src": [CSP.SELF],
@@ -190,6 +191,56 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
+# Static files: whitenoise serves them from STATIC_ROOT (after collectstatic) with hashed,
+# compressed names in production; debug keeps the plain finder-backed storage.
+STATICFILES_BACKEND = (
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+    if DEBUG
+    else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": env("DJANGO_STATICFILES_STORAGE", STATICFILES_BACKEND)},
+}
+
+# Media on S3-compatible storage (AWS, MinIO, R2, ...) when TURNAROUND_S3_BUCKET is set. The
+# bucket stays private: pages link to the access-checked asset view, which redirects to a
+# signed URL that lives TURNAROUND_S3_URL_EXPIRY seconds.
+TURNAROUND_S3_BUCKET = env("TURNAROUND_S3_BUCKET") or env("AWS_STORAGE_BUCKET_NAME")
+TURNAROUND_S3_URL_EXPIRY = int(env("TURNAROUND_S3_URL_EXPIRY", "300"))
+# "redirect" sends the browser to the signed URL; "stream" proxies the bytes through Django
+# (for buckets the browser cannot reach).
+TURNAROUND_S3_SERVE = env("TURNAROUND_S3_SERVE", "redirect")
+if TURNAROUND_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": TURNAROUND_S3_BUCKET,
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env("AWS_S3_REGION_NAME") or None,
+            "access_key": env("AWS_ACCESS_KEY_ID") or None,
+            "secret_key": env("AWS_SECRET_ACCESS_KEY") or None,
+            "location": env("TURNAROUND_S3_PREFIX", "media"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": TURNAROUND_S3_URL_EXPIRY,
+            "file_overwrite": False,
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE") or None,
+            "signature_version": "s3v4",
+        },
+    }
+    # Pages load media from the bucket after the redirect, so CSP must allow its origin.
+    _endpoint = env("AWS_S3_ENDPOINT_URL")
+    _s3_origins = env_list(
+        "TURNAROUND_S3_MEDIA_ORIGINS",
+        f"{urlparse(_endpoint).scheme}://{urlparse(_endpoint).netloc}"
+        if _endpoint
+        else f"https://{TURNAROUND_S3_BUCKET}.s3.amazonaws.com,https://*.amazonaws.com",
+    )
+    if TURNAROUND_S3_SERVE == "redirect":
+        SECURE_CSP["img-src"] = [*SECURE_CSP["img-src"], *_s3_origins]
+        SECURE_CSP["media-src"] = [*SECURE_CSP["media-src"], *_s3_origins]
+
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -198,6 +249,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    # Load balancers probe over plain http inside the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -220,10 +273,19 @@ Q_CLUSTER: dict = {
     "poll": float(env("TURNAROUND_QUEUE_POLL", "0.2")),
     "label": "Background tasks",
 }
+# Separate queues on one broker (staging next to production, parallel test runs): the queue
+# name changes, the signing prefix ("name") does not.
+if env("TURNAROUND_QUEUE_NAME"):
+    Q_CLUSTER["cluster_name"] = env("TURNAROUND_QUEUE_NAME")
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# The app's own delivery guarantee (characters.tasks.requeue_stuck_generations, every minute):
+# a generation whose worker died is enqueued again, at most TURNAROUND_MAX_ATTEMPTS claims in
+# all; one queued for TURNAROUND_REQUEUE_AFTER seconds with no taker is enqueued again.
+TURNAROUND_MAX_ATTEMPTS = int(env("TURNAROUND_MAX_ATTEMPTS", "3"))
+TURNAROUND_REQUEUE_AFTER = int(env("TURNAROUND_REQUEUE_AFTER", "180"))
 # Tests run tasks inline unless they start a real worker (the browser tests do).
 if env_bool("TURNAROUND_SYNC_TASKS", False):
     Q_CLUSTER["sync"] = True

@@ -213,3 +213,7 @@ def guest_client(client, share_link):
         return client, link
 
     return make
+
+
+# The fake provider server and its fixtures, for tests outside tests/generators/ too.
+from tests.generators.conftest import fake, fake_provider, fast, sleeps  # noqa: E402, F401

@@ -12,11 +12,10 @@ import pytest
 
 from characters import services
 from characters.models import Annotation, Generation, Shot
-from tests.generators.conftest import fake, fake_provider  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def real(fake, settings):  # noqa: F811 - the fixture above
+def real(fake, settings):
     settings.TURNAROUND_SHEET_IMAGE_SIZE = "1K"
     settings.TURNAROUND_PROVIDER_READ_TIMEOUT = 20
     return fake

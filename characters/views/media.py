@@ -1,12 +1,16 @@
 """Stored images and videos, served only to people who may see their project.
 
 Names are content hashes, so a URL's bytes never change: browsers may keep them for a year.
+With media on S3 (TURNAROUND_S3_BUCKET) the bucket stays private: after the same access check
+this view redirects to a signed URL that expires in TURNAROUND_S3_URL_EXPIRY seconds, or, with
+TURNAROUND_S3_SERVE=stream, streams the object through Django.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
 from ..models import Asset
@@ -24,16 +28,34 @@ def asset(request: HttpRequest, project_slug: str, pk: int, variant: str) -> Htt
     if field is None or item is None:
         raise Http404("No such file.")
     stored = getattr(item, field) or item.file
+    mime = item.mime if stored.name == item.file.name else "image/webp"
+    disposition = ""
+    if request.GET.get("download"):
+        ext = stored.name.rsplit(".", 1)[-1]
+        disposition = f'attachment; filename="turnaround-{item.sha256[:12]}.{ext}"'
+    if settings.TURNAROUND_S3_BUCKET and settings.TURNAROUND_S3_SERVE == "redirect":
+        return _signed_redirect(stored.name, mime, disposition)
     try:
         handle = default_storage.open(stored.name, "rb")
     except FileNotFoundError as exc:
         raise Http404("The file is missing from storage.") from exc
-    mime = item.mime if stored.name == item.file.name else "image/webp"
     response = FileResponse(handle, content_type=mime)
     response["Cache-Control"] = "private, max-age=31536000, immutable"
-    if request.GET.get("download"):
-        ext = stored.name.rsplit(".", 1)[-1]
-        response["Content-Disposition"] = (
-            f'attachment; filename="turnaround-{item.sha256[:12]}.{ext}"'
-        )
+    if disposition:
+        response["Content-Disposition"] = disposition
+    return response
+
+
+def _signed_redirect(name: str, mime: str, disposition: str) -> HttpResponse:
+    """A redirect to a short-lived signed URL; the browser may reuse it for half its life."""
+    expiry = settings.TURNAROUND_S3_URL_EXPIRY
+    parameters = {
+        "ResponseContentType": mime,
+        "ResponseCacheControl": "private, max-age=31536000, immutable",
+    }
+    if disposition:
+        parameters["ResponseContentDisposition"] = disposition
+    url = default_storage.url(name, parameters=parameters, expire=expiry)
+    response = HttpResponseRedirect(url)
+    response["Cache-Control"] = f"private, max-age={expiry // 2}"
     return response

@@ -308,3 +308,16 @@ class TestMedia:
             ).status_code
             == 404
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("count", [1, 8])
+def test_a_polled_card_costs_the_same_few_queries_however_many_candidates(
+    owner_client, character, owner, cast, count, django_assert_max_num_queries
+):
+    candidates = cast(character, owner, count=count)
+    url = character_url(character, "candidate", candidates[0].pk) + "?poll=1"
+    owner_client.get(url, **HTMX)  # warm the session
+    with django_assert_max_num_queries(6):
+        response = owner_client.get(url, **HTMX)
+    assert f'id="candidate-{candidates[0].pk}"' in response.content.decode()

@@ -58,6 +58,23 @@ def character_context(
     }
 
 
+def card_context(access: Access, character: Character, **extra: object) -> dict:
+    """Just what one card needs. Pending cards poll every second, so this stays lean: the
+    whole character context (every candidate, sheets, history, spend) is for full pages."""
+    return {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "lc": character.locked_candidate,
+        "typical_seconds": TYPICAL_SECONDS,
+        **extra,
+    }
+
+
+# Fragments that poll: rendered from card_context, not the whole page's context.
+LEAN_FRAGMENTS = {"upscale-status"}
+
+
 def _load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple[Access, Character]:
     access = project_access(request, project_slug)
     return access, selectors.character_for(access.project, character_slug)
@@ -70,8 +87,12 @@ def _load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple
 @require_GET
 def character(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = _load(request, project_slug, character_slug)
-    context = character_context(request, access, character)
     fragment = request.GET.get("fragment", "")
+    if request.htmx and fragment in LEAN_FRAGMENTS:
+        return render(
+            request, f"characters/character.html#{fragment}", card_context(access, character)
+        )
+    context = character_context(request, access, character)
     if request.htmx and fragment in FRAGMENTS:
         return render(request, f"characters/character.html#{fragment}", context)
     return render(request, "characters/character.html", context)
@@ -137,7 +158,7 @@ def candidate(
     """One candidate card. Pending cards poll this; it answers 286 once they are final."""
     access, character = _load(request, project_slug, character_slug)
     candidate = selectors.candidate_for(character, pk)
-    context = character_context(request, access, character, candidate=candidate)
+    context = card_context(access, character, candidate=candidate)
     if request.htmx:
         was_polling = request.GET.get("poll") == "1"
         response = render(request, "characters/character.html#candidate-card", context)
@@ -166,9 +187,7 @@ def _card_or_redirect(
 ) -> HttpResponse:
     if request.htmx:
         candidate = selectors.candidate_for(character, candidate.pk)
-        context = character_context(
-            request, access, character, candidate=candidate, card_error=error
-        )
+        context = card_context(access, character, candidate=candidate, card_error=error)
         response = render(request, "characters/character.html#candidate-card", context)
         if event:
             trigger_client_event(response, event, {"id": candidate.pk})

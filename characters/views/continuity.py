@@ -11,7 +11,7 @@ from django_htmx.http import trigger_client_event
 from .. import selectors, services
 from ..models import Annotation, ContinuityRule, Generation, PanelRevision
 from ..permissions import Action
-from .casting import _load, character_context
+from .casting import _load, card_context, character_context
 from .common import announces_change, login_required
 
 
@@ -286,7 +286,7 @@ def inspection(
     generation = Generation.objects.filter(character=character, stage="inspect", pk=pk).first()
     if generation is None:
         raise Http404("No such inspection.")
-    context = character_context(request, access, character, inspection=generation)
+    context = card_context(access, character, inspection=generation)
     response = render(request, "characters/character.html#inspection-card", context)
     if generation.is_final:
         # The panels' open-annotation counts changed: the continuity block refreshes itself.

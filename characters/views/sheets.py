@@ -12,7 +12,7 @@ from .. import references, selectors, services
 from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..permissions import Action
-from .casting import _load, character_context
+from .casting import _load, card_context, character_context
 from .common import announces_change, login_required
 
 
@@ -61,12 +61,16 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
     """One sheet option: the polled card (htmx) or its own page with every panel and its box."""
     access, character = _load(request, project_slug, character_slug)
     sheet = selectors.sheet_option_for(character, pk)
-    context = character_context(request, access, character, option=sheet)
     if request.htmx and request.GET.get("fragment") == "card":
-        response = render(request, "characters/character.html#sheet-card", context)
+        response = render(
+            request,
+            "characters/character.html#sheet-card",
+            card_context(access, character, option=sheet),
+        )
         if request.GET.get("poll") == "1" and sheet.generation.is_final:
             trigger_client_event(response, "sheet-finished", {"id": sheet.pk})
         return response
+    context = character_context(request, access, character, option=sheet)
     context["panels"] = list(sheet.panels.all())
     return render(request, "characters/sheet.html", context)
 

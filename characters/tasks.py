@@ -22,6 +22,7 @@ from .generators.base import GenerationRequest, GenerationResult, GeneratorError
 from .generators.routing import get_generator
 from .imaging import ImageRejected
 from .models import (
+    Asset,
     CastingCandidate,
     Generation,
     Panel,
@@ -190,6 +191,21 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
+def keep_result(generation: Generation, result: GenerationResult, **options: object) -> Asset:
+    """The result's picture or video, stored once under its content hash. Pictures go through
+    the guarded decode in asset_store; a video's size is the provider's word."""
+    asset = result.assets[0]
+    size = {} if asset.mime.startswith("image/") else {"width": asset.width, "height": asset.height}
+    return asset_store(
+        project=generation.project,
+        data=asset.data,
+        mime=asset.mime,
+        generation=generation,
+        **size,
+        **options,
+    )
+
+
 # --- casting -----------------------------------------------------------------------------------
 
 PORTRAIT_SIZE = (896, 1216)  # 3:4, the size the default portrait model returns
@@ -211,10 +227,7 @@ class CastingHandler:
 
     @staticmethod
     def apply(generation: Generation, result: GenerationResult) -> None:
-        asset = result.assets[0]
-        stored = asset_store(
-            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
-        )
+        stored = keep_result(generation, result)
         CastingCandidate.objects.filter(generation=generation).update(image=stored)
 
 
@@ -235,10 +248,7 @@ class UpscaleHandler:
 
     @staticmethod
     def apply(generation: Generation, result: GenerationResult) -> None:
-        asset = result.assets[0]
-        stored = asset_store(
-            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
-        )
+        stored = keep_result(generation, result)
         CastingCandidate.objects.filter(upscale_generation=generation).update(image_4k=stored)
 
 
@@ -273,14 +283,10 @@ class SheetHandler:
 
     @staticmethod
     def apply(generation: Generation, result: GenerationResult) -> None:
-        asset = result.assets[0]
         option = SheetOption.objects.select_related("character__project").get(generation=generation)
-        stored = asset_store(
-            project=generation.project, data=asset.data, mime=asset.mime, generation=generation
-        )
-        option.image = stored
+        option.image = keep_result(generation, result)
         option.save(update_fields=["image"])
-        services.sheet_store_split(option=option, sheet_bytes=asset.data)
+        services.sheet_store_split(option=option, sheet_bytes=result.assets[0].data)
 
 
 # --- continuity --------------------------------------------------------------------------------
@@ -353,15 +359,9 @@ class EditHandler:
 
     @staticmethod
     def apply(generation: Generation, result: GenerationResult) -> None:
-        asset = result.assets[0]
-        stored = asset_store(
-            project=generation.project,
-            data=asset.data,
-            mime=asset.mime,
-            generation=generation,
-            derive=False,
+        services.panel_fix_apply(
+            generation=generation, image=keep_result(generation, result, derive=False)
         )
-        services.panel_fix_apply(generation=generation, image=stored)
 
 
 # --- shots -------------------------------------------------------------------------------------
@@ -426,16 +426,8 @@ class ShotHandler:
 
     @staticmethod
     def apply(generation: Generation, result: GenerationResult) -> None:
-        asset = result.assets[0]
-        stored = asset_store(
-            project=generation.project,
-            data=asset.data,
-            mime=asset.mime,
-            generation=generation,
-            width=asset.width,
-            height=asset.height,
-            derive=asset.mime.startswith("image/"),
-        )
+        is_image = result.assets[0].mime.startswith("image/")
+        stored = keep_result(generation, result, derive=is_image)
         ShotRender.objects.filter(generation=generation).update(video=stored)
         Shot.objects.filter(pk=generation.parameters["shot"], generation=generation).update(
             video=stored

@@ -25,6 +25,29 @@ def resolve_character(target: str) -> Character:
     return character
 
 
+def resolve_actor(username: str):
+    actor = get_user_model().objects.filter(username=username).first()
+    if actor is None:
+        raise CommandError(f"No user {username!r}; pass --user.")
+    return actor
+
+
+def report(stdout, generations: list[Generation], describe, noun: str) -> None:
+    """One line per result (status, file, cost, reason); non-zero exit when any failed.
+
+    describe(generation) gives the line's start and any extra fields, e.g. the image path."""
+    failed = 0
+    for g in generations:
+        cost = f"${g.cost_usd:.4f}" if g.cost_usd is not None else "-"
+        line = f"{describe(g)}  cost={cost}"
+        if g.error:
+            line += f"  reason={g.error}"
+        stdout.write(line)
+        failed += g.status != Generation.Status.SUCCEEDED
+    if failed:
+        raise CommandError(f"{failed} of {len(generations)} {noun} did not succeed.")
+
+
 def wait_for(generation_ids: list[int], timeout: float, stdout) -> list[Generation]:
     deadline = time.monotonic() + timeout
     while True:
@@ -52,9 +75,7 @@ class Command(BaseCommand):
         self, *args, target: str, count: int, wait: bool, timeout: float, user: str, **options
     ) -> None:
         character = resolve_character(target)
-        actor = get_user_model().objects.filter(username=user).first()
-        if actor is None:
-            raise CommandError(f"No user {user!r}; pass --user.")
+        actor = resolve_actor(user)
         try:
             candidates = services.casting_start(character=character, user=actor, count=count)
         except (services.ServiceError, services.Denied) as exc:
@@ -65,16 +86,10 @@ class Command(BaseCommand):
         )
         if not wait:
             return
-        generations = wait_for(ids, timeout, self.stdout)
-        failed = 0
-        for g in generations:
+
+        def describe(g: Generation) -> str:
             candidate = CastingCandidate.objects.select_related("image").get(generation=g)
             path = candidate.image.file.path if candidate.image else "-"
-            cost = f"${g.cost_usd:.4f}" if g.cost_usd is not None else "-"
-            line = f"generation {g.pk}: {g.status}  image={path}  cost={cost}"
-            if g.error:
-                line += f"  reason={g.error}"
-            self.stdout.write(line)
-            failed += g.status != Generation.Status.SUCCEEDED
-        if failed:
-            raise CommandError(f"{failed} of {len(generations)} candidate(s) did not succeed.")
+            return f"generation {g.pk}: {g.status}  image={path}"
+
+        report(self.stdout, wait_for(ids, timeout, self.stdout), describe, "candidate(s)")

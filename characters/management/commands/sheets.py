@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from characters import services
 from characters.models import Generation, SheetOption
 
-from .cast import resolve_character, wait_for
+from .cast import report, resolve_actor, resolve_character, wait_for
 
 
 class Command(BaseCommand):
@@ -38,9 +37,7 @@ class Command(BaseCommand):
         **options,
     ) -> None:
         character = resolve_character(target)
-        actor = get_user_model().objects.filter(username=user).first()
-        if actor is None:
-            raise CommandError(f"No user {user!r}; pass --user.")
+        actor = resolve_actor(user)
         try:
             created = services.sheet_generate(
                 character=character, user=actor, count=count, preset=preset
@@ -53,15 +50,11 @@ class Command(BaseCommand):
         )
         if not wait:
             return
-        failed = 0
-        for g in wait_for(ids, timeout, self.stdout):
+
+        def describe(g: Generation) -> str:
             option = SheetOption.objects.select_related("image").get(generation=g)
             path = option.image.file.path if option.image else "-"
-            cost = f"${g.cost_usd:.4f}" if g.cost_usd is not None else "-"
-            line = f"option {option.index} (generation {g.pk}): {g.status}  image={path}  panels={option.split_method or '-'}  cost={cost}"
-            if g.error:
-                line += f"  reason={g.error}"
-            self.stdout.write(line)
-            failed += g.status != Generation.Status.SUCCEEDED
-        if failed:
-            raise CommandError(f"{failed} of {len(ids)} sheet option(s) did not succeed.")
+            panels = option.split_method or "-"
+            return f"option {option.index} (generation {g.pk}): {g.status}  image={path}  panels={panels}"
+
+        report(self.stdout, wait_for(ids, timeout, self.stdout), describe, "sheet option(s)")

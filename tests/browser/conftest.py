@@ -12,15 +12,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from tests.fakes.server import FakeProvider
+from tests.scale import database_url
 
 # Playwright's sync API runs an event loop in this thread; Django's async-unsafe guard would
 # otherwise refuse the test's own database queries.
@@ -181,22 +182,30 @@ class Worker:
 
 @pytest.fixture
 def qcluster(
-    transactional_db: None, live_server: Any, settings: Any, tmp_path: Path, request
+    transactional_db: None, live_server: Any, settings: Any, tmp_path: Path, request, monkeypatch
 ) -> Iterator[Callable[..., Worker]]:
-    """Start `manage.py qcluster` on the live server's database and media folder.
+    """Start `manage.py qcluster` on the live server's database, broker and media folder.
 
-    Call it with extra environment (provider keys) once the test has set its settings.
+    Call it with extra environment (provider keys) once the test has set its settings. Each
+    test gets a queue of its own, so nothing another test left on a shared Redis reaches it.
     """
+    from django_q.conf import Conf
+
     started: list[Worker] = []
+    queue = f"turnaround-browser-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
+    broker = {"REDIS_URL": settings.REDIS_URL} if settings.REDIS_URL else {}
 
     def start(**extra_env: str) -> Worker:
-        db_name = Path(connection.settings_dict["NAME"]).resolve()
         media = Path(settings.MEDIA_ROOT).resolve()
         media.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
         env.update(
             DJANGO_SETTINGS_MODULE="studio.settings",
-            DATABASE_URL=f"sqlite:///{db_name}",  # "sqlite:///" + "/abs/path": four slashes
+            # The live server's own database, SQLite file or PostgreSQL test database alike.
+            DATABASE_URL=database_url(),
+            TURNAROUND_QUEUE_NAME=queue,
+            **broker,
             DJANGO_MEDIA_ROOT=str(media),
             TURNAROUND_WORKERS="2",
             TURNAROUND_QUEUE_POLL="0.1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from characters import services
 from characters.models import Activity, CastingCandidate, Character, Generation
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -318,6 +319,28 @@ def test_a_polled_card_costs_the_same_few_queries_however_many_candidates(
     candidates = cast(character, owner, count=count)
     url = character_url(character, "candidate", candidates[0].pk) + "?poll=1"
     owner_client.get(url, **HTMX)  # warm the session
-    with django_assert_max_num_queries(6):
+    # A finished card is rendered once: status check, character, candidate and its votes.
+    with django_assert_max_num_queries(7):
         response = owner_client.get(url, **HTMX)
     assert f'id="candidate-{candidates[0].pk}"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_poll_while_nothing_changed_is_a_204_status_check(
+    owner_client, character, monkeypatch, django_assert_max_num_queries
+):
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)  # stays queued, as before a worker picks it up
+    (candidate,) = services.casting_start(
+        character=character, user=character.project.memberships.get().user, count=1
+    )
+    url = character_url(character, "candidate", candidate.pk)
+    owner_client.get(url + "?poll=1&seen=queued", **HTMX)  # warm the session
+    with django_assert_max_num_queries(4):
+        response = owner_client.get(url + "?poll=1&seen=queued", **HTMX)
+    assert response.status_code == 204 and not response.content
+    # The card shows "queued" but the generation moved on: the new card is sent.
+    Generation.objects.filter(pk=candidate.generation_id).update(status="running")
+    response = owner_client.get(url + "?poll=1&seen=queued", **HTMX)
+    assert response.status_code == 200 and "seen=running" in response.content.decode()

@@ -71,6 +71,16 @@ def card_context(access: Access, character: Character, **extra: object) -> dict:
     }
 
 
+def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
+    """A pending card's poll says which status it shows (`seen`); same status, nothing to send."""
+    return (
+        bool(request.htmx)
+        and request.GET.get("poll") == "1"
+        and request.GET.get("seen") == status
+        and status not in Generation.FINAL
+    )
+
+
 # Fragments that poll: rendered from card_context, not the whole page's context.
 LEAN_FRAGMENTS = {"upscale-status"}
 
@@ -155,8 +165,21 @@ def cast(request: HttpRequest, project_slug: str, character_slug: str) -> HttpRe
 def candidate(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    """One candidate card. Pending cards poll this; it answers 286 once they are final."""
-    access, character = _load(request, project_slug, character_slug)
+    """One candidate card. Pending cards poll this: while nothing changed it answers 204 (htmx
+    keeps the card, the browser ticks its elapsed time), so a poll costs a status check."""
+    access = project_access(request, project_slug)
+    status = (
+        CastingCandidate.objects.filter(
+            pk=pk, character__project=access.project, character__slug=character_slug
+        )
+        .values_list("generation__status", flat=True)
+        .first()
+    )
+    if status is None:
+        raise Http404("No such candidate.")
+    if unchanged_since_last_poll(request, status):
+        return HttpResponse(status=204)
+    character = selectors.character_for(access.project, character_slug)
     candidate = selectors.candidate_for(character, pk)
     context = card_context(access, character, candidate=candidate)
     if request.htmx:

@@ -77,3 +77,18 @@
     if (dialog && event.target === dialog) dialog.close();
   });
 })();
+
+// Pending cards: the server sends the elapsed seconds once and answers later polls with 204
+// while nothing changed, so the browser keeps the count going. Relative to when the card
+// arrived, so the two clocks never need to agree.
+(() => {
+  "use strict";
+  setInterval(() => {
+    const now = Date.now();
+    document.querySelectorAll(".elapsed[data-elapsed]").forEach((el) => {
+      if (!el.dataset.arrived) el.dataset.arrived = String(now);
+      const seconds = Number(el.dataset.elapsed) + Math.floor((now - Number(el.dataset.arrived)) / 1000);
+      el.textContent = `${seconds} s`;
+    });
+  }, 1000);
+})();

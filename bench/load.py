@@ -53,7 +53,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="turnaround-load-"))
     env = {
         **os.environ,
-        "DATABASE_URL": args.database_url or f"sqlite://{work / 'load.sqlite3'}",
+        # four slashes: sqlite:////abs/path (three would be relative to the project folder)
+        "DATABASE_URL": args.database_url or f"sqlite:///{work / 'load.sqlite3'}",
         "DJANGO_MEDIA_ROOT": str(work / "media"),
         "TURNAROUND_QUEUE_NAME": f"load-{os.getpid()}",
         "TURNAROUND_WORKERS": "2",

@@ -71,6 +71,21 @@ def card_context(access: Access, character: Character, **extra: object) -> dict:
     }
 
 
+def polled_status(model: type, access: Access, character_slug: str, pk: int) -> str:
+    """The status of the generation behind a polled card (candidate or sheet option), in one
+    query that also scopes it to the project and character; 404 when there is no such card."""
+    status = (
+        model.objects.filter(
+            pk=pk, character__project=access.project, character__slug=character_slug
+        )
+        .values_list("generation__status", flat=True)
+        .first()
+    )
+    if status is None:
+        raise Http404("No such card.")
+    return status
+
+
 def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
     """A pending card's poll says which status it shows (`seen`); same status, nothing to send."""
     return (
@@ -168,15 +183,7 @@ def candidate(
     """One candidate card. Pending cards poll this: while nothing changed it answers 204 (htmx
     keeps the card, the browser ticks its elapsed time), so a poll costs a status check."""
     access = project_access(request, project_slug)
-    status = (
-        CastingCandidate.objects.filter(
-            pk=pk, character__project=access.project, character__slug=character_slug
-        )
-        .values_list("generation__status", flat=True)
-        .first()
-    )
-    if status is None:
-        raise Http404("No such candidate.")
+    status = polled_status(CastingCandidate, access, character_slug, pk)
     if unchanged_since_last_poll(request, status):
         return HttpResponse(status=204)
     character = selectors.character_for(access.project, character_slug)

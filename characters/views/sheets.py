@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
@@ -13,7 +13,13 @@ from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import SheetOption
 from ..permissions import Action
-from .casting import _load, card_context, character_context, unchanged_since_last_poll
+from .casting import (
+    _load,
+    card_context,
+    character_context,
+    polled_status,
+    unchanged_since_last_poll,
+)
 from .common import announces_change, login_required, project_access
 
 
@@ -61,15 +67,7 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
     """One sheet option: the polled card (htmx) or its own page with every panel and its box."""
     access = project_access(request, project_slug)
-    status = (
-        SheetOption.objects.filter(
-            pk=pk, character__project=access.project, character__slug=character_slug
-        )
-        .values_list("generation__status", flat=True)
-        .first()
-    )
-    if status is None:
-        raise Http404("No such sheet option.")
+    status = polled_status(SheetOption, access, character_slug, pk)
     if unchanged_since_last_poll(request, status):
         return HttpResponse(status=204)
     character = selectors.character_for(access.project, character_slug)

@@ -263,6 +263,9 @@ REDIS_URL = env("REDIS_URL")
 Q_CLUSTER: dict = {
     "name": "turnaround",
     "workers": int(env("TURNAROUND_WORKERS", "4")),
+    # The ORM broker hands the pusher this many tasks per poll: with the default of 1, four
+    # sheet options queued together start a poll interval apart from each other.
+    "bulk": int(env("TURNAROUND_WORKERS", "4")),
     # timeout < retry, or django-q2 hands a slow task to a second worker.
     "timeout": int(env("TURNAROUND_TASK_TIMEOUT", "900")),
     "retry": int(env("TURNAROUND_TASK_RETRY", "960")),
@@ -270,7 +273,7 @@ Q_CLUSTER: dict = {
     "save_limit": 500,
     "ack_failures": True,
     "catch_up": False,
-    "poll": float(env("TURNAROUND_QUEUE_POLL", "0.2")),
+    "poll": float(env("TURNAROUND_QUEUE_POLL", "0.1")),
     "label": "Background tasks",
 }
 # Separate queues on one broker (staging next to production, parallel test runs): the queue

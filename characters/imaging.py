@@ -38,7 +38,13 @@ def max_pixels() -> int:
 
 
 def inspect_image(data: bytes, *, limit: int | None = None) -> ImageInfo:
-    """Check that data is a whole PNG, JPEG or WebP within the pixel cap, without keeping it.
+    """Check that data is a whole PNG, JPEG or WebP within the pixel cap, without keeping it."""
+    return decode_checked(data, limit=limit)[0]
+
+
+def decode_checked(data: bytes, *, limit: int | None = None) -> tuple[ImageInfo, Image.Image]:
+    """The guarded decode: the checks of inspect_image, and the image its full load produced,
+    so a caller that goes on to use the pixels (derived sizes) does not decode them again.
 
     Pillow's DecompressionBombWarning is raised as an error here: an image over the cap is
     refused before any pixels are decoded, and a truncated file fails `verify()` or `load()`.
@@ -67,8 +73,8 @@ def inspect_image(data: bytes, *, limit: int | None = None) -> ImageInfo:
                     )
                 img.verify()
             # verify() checks structure; a full load catches truncated pixel data too.
-            with Image.open(io.BytesIO(data)) as img:
-                img.load()
+            loaded = Image.open(io.BytesIO(data))
+            loaded.load()
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -81,7 +87,7 @@ def inspect_image(data: bytes, *, limit: int | None = None) -> ImageInfo:
         raise ImageRejected("The image is damaged or cut short; it was not kept.") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = previous
-    return ImageInfo(ALLOWED_FORMATS[fmt], width, height)
+    return ImageInfo(ALLOWED_FORMATS[fmt], width, height), loaded
 
 
 def open_trusted(data: bytes) -> Image.Image:
@@ -106,9 +112,9 @@ def reduced(img: Image.Image, side: int) -> Image.Image:
     return copy
 
 
-def derived_sizes(data: bytes) -> dict[str, bytes]:
-    """WebP thumbnail and preview for a stored image, made in one decode."""
-    img = open_trusted(data)
+def derived_sizes(img: Image.Image) -> dict[str, bytes]:
+    """WebP thumbnail and preview of a decoded image (the preview is reduced once, and the
+    thumbnail from the preview)."""
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGB")
     preview = reduced(img, PREVIEW_SIDE)

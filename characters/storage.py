@@ -12,6 +12,7 @@ import threading
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from PIL import Image
 
 from . import imaging
 from .models import Asset, Generation, Project
@@ -71,13 +72,16 @@ def asset_store(
     existing = Asset.objects.filter(project=project, sha256=digest).first()
     if existing is not None:
         return existing
+    image = None  # the guarded decode's result, reused for the derived sizes
     if mime.startswith("image/") and not (width and height):
-        info = imaging.inspect_image(data)
+        info, image = imaging.decode_checked(data)
         mime, width, height = info.mime, info.width, info.height
     ext = EXTENSIONS.get(mime, "bin")
     already = len(written_files())
     try:
-        return _store_new(project, generation, data, digest, mime, ext, width, height, derive)
+        return _store_new(
+            project, generation, data, digest, mime, ext, width, height, derive, image
+        )
     except StorageFailed:
         # Derived sizes may have failed after the original was written: remove what this call
         # wrote, so a failed store leaves neither a row nor a file.
@@ -97,6 +101,7 @@ def _store_new(
     width: int,
     height: int,
     derive: bool,
+    image: Image.Image | None,
 ) -> Asset:
     name = _save(asset_name(project.pk, digest, f".{ext}"), data)
     asset = Asset(
@@ -110,7 +115,7 @@ def _store_new(
         byte_size=len(data),
     )
     if derive and mime.startswith("image/"):
-        sizes = imaging.derived_sizes(data)
+        sizes = imaging.derived_sizes(image if image is not None else imaging.open_trusted(data))
         asset.preview = _save(asset_name(project.pk, digest, ".preview.webp"), sizes["preview"])
         asset.thumbnail = _save(asset_name(project.pk, digest, ".thumb.webp"), sizes["thumbnail"])
     try:

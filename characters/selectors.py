@@ -99,10 +99,6 @@ def prefetch_votes() -> Prefetch:
     return Prefetch("votes", queryset=Vote.objects.select_related("user").order_by("created_at"))
 
 
-def prefetch_candidates() -> Prefetch:
-    return Prefetch("candidates", queryset=CastingCandidate.objects.select_related("generation"))
-
-
 def sheet_options_for(character: Character) -> QuerySet[SheetOption]:
     return (
         SheetOption.objects.filter(character=character)

@@ -339,8 +339,6 @@ def generation_fail(*, generation: Generation, reason: str, blocked: bool = Fals
     Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
         status=status, error=reason[:2000], finished_at=timezone.now()
     )
-    if generation.stage == Stage.UPSCALE and hasattr(generation, "upscaled_candidate"):
-        pass  # the face stays locked; the page offers a retry of the 4K step
 
 
 def generation_retry(*, generation: Generation, user: AbstractBaseUser | None) -> Generation:

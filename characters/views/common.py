@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -58,8 +58,10 @@ class Access:
         if not self.can(action):
             raise Denied("Your role on this project does not allow that.")
 
-    @property
+    @cached_property
     def perms(self) -> dict[str, bool]:
+        # Templates read access.perms.<action> many times per page (once per card): work it
+        # out once per request. cached_property writes to __dict__, so a frozen dataclass is fine.
         return {a.value: self.can(a) for a in Action}
 
 

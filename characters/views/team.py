@@ -14,15 +14,23 @@ from django_htmx.http import trigger_client_event
 from .. import selectors, services
 from ..models import Activity, Character, Notification
 from ..permissions import Action
-from .casting import _card_or_redirect, _load, character_context
+from .casting import _card_or_redirect, _load, card_context
 from .common import CHANGED, announces_change, login_required, project_access
 
 REMOTE_CHANGE = "character-remote-change"
 VOTE_VALUES = {"up": 1, "down": -1}
 
 
-def _vote_value(request: HttpRequest) -> int | None:
-    return VOTE_VALUES.get(request.POST.get("value", ""))
+def _cast_vote(request: HttpRequest, **target: object) -> str:
+    """Cast the posted vote on the target (candidate= or sheet=); the refusal, if any, in words."""
+    value = VOTE_VALUES.get(request.POST.get("value", ""))
+    if value is None:
+        return "Vote up or down."
+    try:
+        services.vote_cast(user=request.user, value=value, **target)
+    except services.ServiceError as exc:
+        return str(exc)
+    return ""
 
 
 @login_required
@@ -34,15 +42,7 @@ def candidate_vote(
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.VOTE)
     candidate = selectors.candidate_for(character, pk)
-    value = _vote_value(request)
-    error = ""
-    if value is None:
-        error = "Vote up or down."
-    else:
-        try:
-            services.vote_cast(user=request.user, candidate=candidate, value=value)
-        except services.ServiceError as exc:
-            error = str(exc)
+    error = _cast_vote(request, candidate=candidate)
     return _card_or_redirect(request, access, character, candidate, error=error)
 
 
@@ -55,18 +55,10 @@ def sheet_vote(
     access, character = _load(request, project_slug, character_slug)
     access.require(Action.VOTE)
     option = selectors.sheet_option_for(character, pk)
-    value = _vote_value(request)
-    error = ""
-    if value is None:
-        error = "Vote up or down."
-    else:
-        try:
-            services.vote_cast(user=request.user, sheet=option, value=value)
-        except services.ServiceError as exc:
-            error = str(exc)
+    error = _cast_vote(request, sheet=option)
     if request.htmx:
         option = selectors.sheet_option_for(character, pk)
-        context = character_context(request, access, character, option=option, card_error=error)
+        context = card_context(access, character, option=option, card_error=error)
         return render(request, "characters/character.html#sheet-card", context)
     return redirect(character.get_absolute_url() + f"#sheet-{option.pk}")
 

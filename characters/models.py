@@ -1,6 +1,6 @@
 """Turnaround's domain: projects, characters, and every reference a shot inherits.
 
-State changes live in services.py; the rules that must hold when two people act at once are
+State changes live in services/ (one module per area); the rules that must hold when two people act at once are
 database constraints here.
 """
 

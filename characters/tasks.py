@@ -15,24 +15,14 @@ from dataclasses import dataclass
 
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from . import services
-from .generators.base import GenerationRequest, GenerationResult, GeneratorError, ReferenceImage
+from .generators.base import GenerationRequest, GenerationResult, GeneratorError
 from .generators.routing import get_generator
 from .imaging import ImageRejected
-from .models import (
-    Asset,
-    CastingCandidate,
-    Generation,
-    Panel,
-    SheetOption,
-    Shot,
-    ShotCharacter,
-    ShotRender,
-    Stage,
-)
-from .storage import StorageFailed, asset_read, asset_store, forget_written, written_files
+from .models import Generation, Stage
+from .services import casting, continuity, sheets, shots
+from .storage import StorageFailed, forget_written, written_files
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +34,22 @@ STORE_BACKOFF = 1.0
 
 @dataclass(frozen=True)
 class StageHandler:
+    """What a stage's area does around the provider call: build the request from the rows,
+    then keep the result (inside the transaction that marks the generation succeeded)."""
+
     build: Callable[[Generation], GenerationRequest]
     apply: Callable[[Generation, GenerationResult], None]
 
 
-STAGE_HANDLERS: dict[str, StageHandler] = {}
-
-
-def stage_handler(stage: str) -> Callable[[type], type]:
-    def register(cls: type) -> type:
-        STAGE_HANDLERS[stage] = StageHandler(build=cls.build, apply=cls.apply)
-        return cls
-
-    return register
-
-
-def enqueue_generation(generation_id: int) -> None:
-    async_task(
-        "characters.tasks.run_generation",
-        generation_id,
-        task_name=f"generation-{generation_id}",
-        group="generations",
-    )
+# Every stage and the area that owns it: one table answers "what runs here".
+STAGE_HANDLERS: dict[str, StageHandler] = {
+    Stage.CASTING: StageHandler(casting.casting_request, casting.casting_keep),
+    Stage.UPSCALE: StageHandler(casting.upscale_request, casting.upscale_keep),
+    Stage.SHEET: StageHandler(sheets.sheet_request, sheets.sheet_keep),
+    Stage.INSPECT: StageHandler(continuity.inspect_request, continuity.inspect_keep),
+    Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep),
+    Stage.SHOT: StageHandler(shots.shot_request, shots.shot_keep),
+}
 
 
 def run_generation(generation_id: int) -> str:
@@ -175,7 +159,7 @@ def requeue_stuck_generations() -> str:
     """Every minute (a django-q2 Schedule): re-enqueue generations a broker lost."""
     enqueue, gave_up = services.generation_requeue_stuck()
     for pk in enqueue:
-        enqueue_generation(pk)
+        services.enqueue_generation(pk)
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
     return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"
@@ -189,246 +173,3 @@ def _jsonable(value: object) -> object:
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
-
-
-def keep_result(generation: Generation, result: GenerationResult, **options: object) -> Asset:
-    """The result's picture or video, stored once under its content hash. Pictures go through
-    the guarded decode in asset_store; a video's size is the provider's word."""
-    asset = result.assets[0]
-    size = {} if asset.mime.startswith("image/") else {"width": asset.width, "height": asset.height}
-    return asset_store(
-        project=generation.project,
-        data=asset.data,
-        mime=asset.mime,
-        generation=generation,
-        **size,
-        **options,
-    )
-
-
-# --- casting -----------------------------------------------------------------------------------
-
-PORTRAIT_SIZE = (896, 1216)  # 3:4, the size the default portrait model returns
-
-
-@stage_handler(Stage.CASTING)
-class CastingHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        return GenerationRequest(
-            stage=Stage.CASTING,
-            prompt=generation.prompt,
-            width=PORTRAIT_SIZE[0],
-            height=PORTRAIT_SIZE[1],
-            aspect_ratio="3:4",
-            seed=generation.seed,
-            options={"subject": generation.parameters.get("subject", generation.prompt)},
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        stored = keep_result(generation, result)
-        CastingCandidate.objects.filter(generation=generation).update(image=stored)
-
-
-@stage_handler(Stage.UPSCALE)
-class UpscaleHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        candidate = CastingCandidate.objects.select_related("image").get(
-            upscale_generation=generation
-        )
-        return GenerationRequest(
-            stage=Stage.UPSCALE,
-            prompt="",
-            references=(ReferenceImage(asset_read(candidate.image), candidate.image.mime, "face"),),
-            width=int(generation.parameters.get("target", 4096)),
-            seed=generation.seed,
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        stored = keep_result(generation, result)
-        CastingCandidate.objects.filter(upscale_generation=generation).update(image_4k=stored)
-
-
-# --- sheets ------------------------------------------------------------------------------------
-
-
-@stage_handler(Stage.SHEET)
-class SheetHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        option = SheetOption.objects.select_related("source_candidate__image_4k").get(
-            generation=generation
-        )
-        face = option.source_candidate.image_4k
-        params = generation.parameters
-        return GenerationRequest(
-            stage=Stage.SHEET,
-            prompt=generation.prompt,
-            references=(ReferenceImage(asset_read(face), face.mime, "face"),),
-            width=params.get("width"),
-            height=params.get("height"),
-            aspect_ratio=params.get("aspect_ratio"),
-            image_size=params.get("image_size"),
-            seed=generation.seed,
-            options={
-                "preset": params.get("preset"),
-                "subject": params.get("subject", ""),
-                "face_seed": params.get("face_seed"),
-                "rules": params.get("rules", []),
-            },
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        option = SheetOption.objects.select_related("character__project").get(generation=generation)
-        option.image = keep_result(generation, result)
-        option.save(update_fields=["image"])
-        services.sheet_store_split(option=option, sheet_bytes=result.assets[0].data)
-
-
-# --- continuity --------------------------------------------------------------------------------
-
-
-def _panel_reference(panel: Panel) -> ReferenceImage:
-    crop = services.panel_crop(panel=panel)
-    return ReferenceImage(asset_read(crop), crop.mime, panel.kind)
-
-
-@stage_handler(Stage.INSPECT)
-class InspectHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        option = SheetOption.objects.select_related("generation", "character").get(
-            pk=generation.parameters["sheet_option"]
-        )
-        panels = list(
-            option.panels.select_related("crop", "sheet__image", "sheet__character__project")
-        )
-        return GenerationRequest(
-            stage=Stage.INSPECT,
-            prompt=generation.prompt,
-            references=tuple(_panel_reference(p) for p in panels),
-            seed=generation.seed,
-            options={
-                "panels": [p.kind for p in panels],
-                "items_by_panel": services.current_items_by_panel(option),
-            },
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        findings = list(result.data.get("findings", []))
-        created = services.inspection_apply(generation=generation, findings=findings)
-        result.metadata["found"] = [a.pk for a in created]
-
-
-@stage_handler(Stage.EDIT)
-class EditHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        from .generators.offline_sheet import accessory_names
-
-        panel = Panel.objects.select_related(
-            "crop",
-            "sheet__image",
-            "sheet__character__project",
-            "sheet__character__locked_candidate__image_4k",
-        ).get(pk=generation.parameters["panel"])
-        face = panel.sheet.character.locked_candidate.image_4k
-        params = generation.parameters
-        return GenerationRequest(
-            stage=Stage.EDIT,
-            prompt=generation.prompt,
-            references=(
-                _panel_reference(panel),
-                ReferenceImage(asset_read(face), face.mime, "face"),
-            ),
-            seed=generation.seed,
-            options={
-                "panel": panel.kind,
-                "preset": params.get("preset"),
-                "remove": accessory_names(params.get("instruction", "")),
-                "subject": params.get("subject", ""),
-                "face_seed": params.get("face_seed"),
-                "rules": params.get("rules", []),
-            },
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        services.panel_fix_apply(
-            generation=generation, image=keep_result(generation, result, derive=False)
-        )
-
-
-# --- shots -------------------------------------------------------------------------------------
-
-MAX_SHOT_REFERENCES = 9  # Seedance's limit on reference images
-SHOT_PANELS = (
-    "face_closeup",
-    "front",
-    "three_quarter",
-    "profile",
-    "three_quarter_left",
-    "profile_left",
-    "back",
-    "mid_closeup",
-)
-
-
-@stage_handler(Stage.SHOT)
-class ShotHandler:
-    @staticmethod
-    def build(generation: Generation) -> GenerationRequest:
-        shot = Shot.objects.get(pk=generation.parameters["shot"])
-        references: list[ReferenceImage] = []
-        rows = (
-            ShotCharacter.objects.filter(shot=shot)
-            .select_related("character__locked_candidate__image_4k", "character__locked_sheet")
-            .order_by("id")
-        )
-        per_character = max(1, MAX_SHOT_REFERENCES // max(1, len(rows)))
-        for row in rows:
-            character = row.character
-            face = character.locked_candidate.image_4k
-            mine = [ReferenceImage(asset_read(face), face.mime, f"{character.name}: face")]
-            panels = {
-                p.kind: p
-                for p in character.locked_sheet.panels.select_related(
-                    "crop", "sheet__image", "sheet__character__project"
-                )
-            }
-            for kind in SHOT_PANELS:
-                if kind in panels and len(mine) < per_character:
-                    mine.append(_panel_reference(panels[kind]))
-            references.extend(mine)
-        params = generation.parameters
-        return GenerationRequest(
-            stage=Stage.SHOT,
-            prompt=generation.prompt,
-            references=tuple(references[:MAX_SHOT_REFERENCES]),
-            aspect_ratio=params.get("ratio"),
-            seed=generation.seed,
-            resume_id=generation.provider_request_id,
-            on_submitted=lambda task_id: Generation.objects.filter(pk=generation.pk).update(
-                provider_request_id=task_id[:200]
-            ),
-            options={
-                "duration": params.get("duration"),
-                "ratio": params.get("ratio"),
-                "resolution": params.get("resolution"),
-                "shot": shot.number,
-            },
-        )
-
-    @staticmethod
-    def apply(generation: Generation, result: GenerationResult) -> None:
-        is_image = result.assets[0].mime.startswith("image/")
-        stored = keep_result(generation, result, derive=is_image)
-        ShotRender.objects.filter(generation=generation).update(video=stored)
-        Shot.objects.filter(pk=generation.parameters["shot"], generation=generation).update(
-            video=stored
-        )

@@ -16,6 +16,7 @@ from django_q.models import Schedule
 from characters import services, tasks
 from characters.generators import offline
 from characters.models import Asset, CastingCandidate, Generation
+from characters.services import casting, generations
 from characters.tasks import requeue_stuck_generations, run_generation
 
 
@@ -107,7 +108,7 @@ class TestRequeue:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_picking_up_the_same_generation_make_one_image(character, owner, monkeypatch):
     with monkeypatch.context() as lost:
-        lost.setattr(tasks, "enqueue_generation", lambda pk: None)  # delivered twice, below
+        lost.setattr(generations, "enqueue_generation", lambda pk: None)  # delivered twice, below
         (candidate,) = services.casting_start(character=character, user=owner, count=1)
     generation = candidate.generation
     calls = []
@@ -172,7 +173,7 @@ class TestStorageAndDatabaseFaults:
         self, character, owner, cast, monkeypatch, settings
     ):
         monkeypatch.setattr(tasks, "STORE_BACKOFF", 0.01)
-        real_apply = tasks.CastingHandler.apply
+        real_apply = casting.casting_keep
         failures = iter([True, True])  # the first two saves find the database gone
 
         def flaky_apply(generation, result):
@@ -183,7 +184,7 @@ class TestStorageAndDatabaseFaults:
         monkeypatch.setitem(
             tasks.STAGE_HANDLERS,
             "casting",
-            tasks.StageHandler(build=tasks.CastingHandler.build, apply=flaky_apply),
+            tasks.StageHandler(build=casting.casting_request, apply=flaky_apply),
         )
         (candidate,) = cast(character, owner, count=1)
         generation = Generation.objects.get(pk=candidate.generation_id)
@@ -198,7 +199,7 @@ class TestStorageAndDatabaseFaults:
         self, character, owner, cast, monkeypatch, settings
     ):
         monkeypatch.setattr(tasks, "STORE_BACKOFF", 0.01)
-        real_apply = tasks.CastingHandler.apply
+        real_apply = casting.casting_keep
 
         def broken_apply(generation, result):
             real_apply(generation, result)
@@ -207,7 +208,7 @@ class TestStorageAndDatabaseFaults:
         monkeypatch.setitem(
             tasks.STAGE_HANDLERS,
             "casting",
-            tasks.StageHandler(build=tasks.CastingHandler.build, apply=broken_apply),
+            tasks.StageHandler(build=casting.casting_request, apply=broken_apply),
         )
         (candidate,) = cast(character, owner, count=1)
         generation = Generation.objects.get(pk=candidate.generation_id)

@@ -1,0 +1,212 @@
+"""Generations: create, enqueue on commit, claim, fail, retry, re-queue stuck work."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from ..generators.base import GenerationRequest, GenerationResult
+from ..generators.routing import get_generator, provider_for
+from ..models import (
+    Asset,
+    Character,
+    Generation,
+    Project,
+)
+from ..permissions import Action
+from ..storage import asset_store
+from .core import ServiceError, activity_record, require
+from .projects import _check_budget
+
+# --- generations -----------------------------------------------------------------------------
+
+
+def _deadline() -> timedelta:
+    return timedelta(seconds=int(settings.Q_CLUSTER.get("timeout", 900)))
+
+
+def generation_create(
+    *,
+    project: Project,
+    character: Character | None,
+    stage: str,
+    prompt: str,
+    user: AbstractBaseUser | None,
+    parameters: dict | None = None,
+    reference_ids: list[str] | None = None,
+    seed: int | None = None,
+) -> Generation:
+    """A queued Generation for the stage's routed provider; the task is enqueued on commit."""
+    provider = provider_for(stage)
+    generator = get_generator(provider)
+    params = parameters or {}
+    try:
+        estimate = generator.estimate_cost(
+            GenerationRequest(
+                stage=stage,
+                prompt=prompt,
+                seed=seed,
+                options=params,
+                width=params.get("width"),
+                height=params.get("height"),
+                image_size=params.get("image_size"),
+                aspect_ratio=params.get("aspect_ratio"),
+            )
+        )
+        model = generator.model_for(stage)
+    finally:
+        generator.close()
+    _check_budget(project, estimate)
+    generation = Generation.objects.create(
+        project=project,
+        character=character,
+        stage=stage,
+        provider=provider,
+        model=model,
+        prompt=prompt,
+        parameters=params,
+        reference_ids=reference_ids or [],
+        seed=seed if seed is not None else random.randint(0, 2**31 - 1),
+        estimated_cost_usd=estimate,
+        requested_by=user if user is not None and user.is_authenticated else None,
+    )
+    generation_enqueue(generation=generation)
+    return generation
+
+
+def enqueue_generation(generation_id: int) -> None:
+    """Hand a generation to the worker now. The task is named by its dotted path, so services
+    never import the runner (tasks imports services, not the other way round)."""
+    async_task(
+        "characters.tasks.run_generation",
+        generation_id,
+        task_name=f"generation-{generation_id}",
+        group="generations",
+    )
+
+
+def generation_enqueue(*, generation: Generation) -> None:
+    transaction.on_commit(lambda: enqueue_generation(generation.pk))
+
+
+def generation_claim(*, generation_id: int) -> Generation | None:
+    """Move a generation to running for this worker, or None when another has it or it is done.
+
+    A generation still `running` past its deadline belonged to a worker that died: it can be
+    claimed again. The conditional UPDATE is the lock, so two workers never both run one.
+    """
+    now = timezone.now()
+    claimed = Generation.objects.filter(
+        Q(status=Generation.Status.QUEUED)
+        | Q(status=Generation.Status.RUNNING, deadline_at__lt=now),
+        pk=generation_id,
+    ).update(
+        status=Generation.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        deadline_at=now + _deadline(),
+    )
+    if not claimed:
+        return None
+    return Generation.objects.select_related("project", "character").get(pk=generation_id)
+
+
+def generation_requeue_stuck(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """Find work a broker lost and hand it back; give up on work that keeps killing workers.
+
+    The Redis broker forgets a task whose worker died. A generation `running` past its deadline
+    (its worker stopped) goes back to `queued`, unless it has used its attempts: then it fails
+    with a reason. A generation `queued` for longer than the grace with no worker taking it is
+    enqueued again. `deadline_at` on a queued generation is when to look at it next, so a
+    slow queue is not flooded with copies. Claiming stays the only lock: a copy that arrives
+    late finds the generation running or final and does nothing.
+
+    Returns (ids to enqueue, ids given up on).
+    """
+    now = now or timezone.now()
+    cap = settings.TURNAROUND_MAX_ATTEMPTS
+    grace = timedelta(seconds=settings.TURNAROUND_REQUEUE_AFTER)
+    dead = Generation.objects.filter(status=Generation.Status.RUNNING, deadline_at__lt=now)
+    gave_up = list(dead.filter(attempts__gte=cap).values_list("pk", flat=True))
+    for pk in gave_up:
+        Generation.objects.filter(
+            pk=pk, status=Generation.Status.RUNNING, deadline_at__lt=now
+        ).update(
+            status=Generation.Status.FAILED,
+            error=f"Gave up after {cap} attempts: the worker stopped each time. Try again, "
+            "and if it keeps happening tell whoever runs Turnaround.",
+            finished_at=now,
+        )
+    requeue = list(dead.filter(attempts__lt=cap).values_list("pk", flat=True))
+    requeue += Generation.objects.filter(
+        Q(deadline_at__isnull=True, created_at__lt=now - grace) | Q(deadline_at__lt=now),
+        status=Generation.Status.QUEUED,
+    ).values_list("pk", flat=True)
+    enqueue = []
+    for pk in requeue:
+        moved = Generation.objects.filter(
+            Q(status=Generation.Status.RUNNING, attempts__lt=cap)
+            | Q(status=Generation.Status.QUEUED),
+            Q(deadline_at__lt=now) | Q(deadline_at__isnull=True),
+            pk=pk,
+        ).update(status=Generation.Status.QUEUED, deadline_at=now + grace)
+        if moved:
+            enqueue.append(pk)
+    return enqueue, gave_up
+
+
+def generation_fail(*, generation: Generation, reason: str, blocked: bool = False) -> None:
+    status = Generation.Status.BLOCKED if blocked else Generation.Status.FAILED
+    Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
+        status=status, error=reason[:2000], finished_at=timezone.now()
+    )
+
+
+def generation_retry(*, generation: Generation, user: AbstractBaseUser | None) -> Generation:
+    require(project=generation.project, user=user, action=Action.GENERATE)
+    with transaction.atomic():
+        _check_budget(generation.project, generation.estimated_cost_usd)
+        updated = Generation.objects.filter(
+            pk=generation.pk, status__in=[Generation.Status.FAILED, Generation.Status.CANCELLED]
+        ).update(
+            status=Generation.Status.QUEUED,
+            error="",
+            finished_at=None,
+            started_at=None,
+            deadline_at=None,
+        )
+        if not updated:
+            raise ServiceError("Only a failed generation can be retried.")
+        activity_record(
+            project=generation.project,
+            actor=user,
+            verb="retried generation",
+            target=generation,
+            character=generation.character,
+            stage=generation.stage,
+        )
+        generation_enqueue(generation=generation)
+    generation.refresh_from_db()
+    return generation
+
+
+def keep_result(generation: Generation, result: GenerationResult, **options: object) -> Asset:
+    """The result's picture or video, stored once under its content hash. Pictures go through
+    the guarded decode in asset_store; a video's size is the provider's word."""
+    asset = result.assets[0]
+    size = {} if asset.mime.startswith("image/") else {"width": asset.width, "height": asset.height}
+    return asset_store(
+        project=generation.project,
+        data=asset.data,
+        mime=asset.mime,
+        generation=generation,
+        **size,
+        **options,
+    )

@@ -1,0 +1,321 @@
+"""Team review: votes, comments, mentions, members and share links."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..models import (
+    Activity,
+    CastingCandidate,
+    Character,
+    Membership,
+    Notification,
+    Project,
+    Role,
+    ShareLink,
+    SheetOption,
+    Vote,
+)
+from ..permissions import Action, Denied
+from .core import ServiceError, activity_record, membership_role, require
+
+# --- team review: votes, comments, mentions, members, share links ----------------------------
+
+
+def vote_tally(
+    *, candidate: CastingCandidate | None = None, sheet: SheetOption | None = None
+) -> dict:
+    """Up and down votes on one candidate or sheet option, and who cast them, as stored with an
+    approval or lock so the record shows what the team thought at that moment."""
+    votes = (
+        Vote.objects.filter(candidate=candidate) if candidate else Vote.objects.filter(sheet=sheet)
+    )
+    rows = list(votes.order_by("created_at", "id").values_list("user__username", "value"))
+    return {
+        "up": sum(1 for _, v in rows if v > 0),
+        "down": sum(1 for _, v in rows if v < 0),
+        "up_by": [u for u, v in rows if v > 0],
+        "down_by": [u for u, v in rows if v < 0],
+    }
+
+
+def vote_cast(
+    *,
+    user: AbstractBaseUser | None,
+    candidate: CastingCandidate | None = None,
+    sheet: SheetOption | None = None,
+    value: int,
+) -> Vote | None:
+    """Vote up (+1) or down (-1). The same vote again withdraws it; the other one changes it.
+    Returns the vote as it stands, or None when withdrawn."""
+    if (candidate is None) == (sheet is None):
+        raise ServiceError("Vote on one candidate or one sheet option.")
+    if value not in (1, -1):
+        raise ServiceError("A vote is up or down.")
+    character = (candidate or sheet).character
+    require(project=character.project, user=user, action=Action.VOTE)
+    target = {"candidate": candidate} if candidate else {"sheet": sheet}
+    with transaction.atomic():
+        existing = Vote.objects.select_for_update().filter(user=user, **target).first()
+        if existing is not None and existing.value == value:
+            existing.delete()
+            vote, verb = None, "withdrew vote on"
+        elif existing is not None:
+            existing.value = value
+            existing.save(update_fields=["value"])
+            vote, verb = existing, "changed vote on"
+        else:
+            vote, verb = Vote.objects.create(user=user, value=value, **target), "voted on"
+        label = "candidate" if candidate else f"sheet option {sheet.index}"
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb=f"{verb} {label}",
+            target=candidate or sheet,
+            character=character,
+            value=value if vote else 0,
+        )
+    return vote
+
+
+MENTION = re.compile(r"(?<![\w.])@([\w.+-]{1,150})")
+
+
+def notify_mentions(*, project: Project, activity: Activity, text: str) -> list[Notification]:
+    """Notify every member of the project @mentioned in the text (not the author)."""
+    names = {m.rstrip(".") for m in MENTION.findall(text or "")}
+    if not names:
+        return []
+    users = (
+        get_user_model()
+        .objects.filter(memberships__project=project, username__in=names)
+        .exclude(pk=activity.actor_id or 0)
+        .distinct()
+    )
+    notes = [Notification(user=u, activity=activity) for u in users]
+    return Notification.objects.bulk_create(notes, ignore_conflicts=True)
+
+
+def notifications_mark_read(*, user: AbstractBaseUser, ids: list[int] | None = None) -> int:
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())
+
+
+MAX_COMMENT = 4000
+
+
+def share_link_is_live(link: ShareLink) -> bool:
+    return link.revoked_at is None and (link.expires_at is None or link.expires_at > timezone.now())
+
+
+def character_comment(
+    *,
+    character: Character,
+    user: AbstractBaseUser | None,
+    text: str,
+    share_link: ShareLink | None = None,
+    guest_name: str = "",
+) -> Activity:
+    """A comment in the character's history, by a member who may annotate or by a guest whose
+    share link allows comments. @mentions notify the members named."""
+    project = character.project
+    if share_link is None or membership_role(project=project, user=user) is not None:
+        require(project=project, user=user, action=Action.ANNOTATE)
+        actor, actor_name = user, ""
+    else:
+        if (
+            share_link.project_id != project.pk
+            or not share_link_is_live(share_link)
+            or share_link.permission != ShareLink.Permission.COMMENT
+        ):
+            raise Denied("This share link does not allow comments.")
+        guest_name = (guest_name or "").strip()[:80] or "Guest"
+        actor, actor_name = None, f"{guest_name} (guest)"
+    text = (text or "").strip()
+    if not text:
+        raise ServiceError("Write something to comment.")
+    if len(text) > MAX_COMMENT:
+        raise ServiceError(f"Keep a comment under {MAX_COMMENT} characters.")
+    with transaction.atomic():
+        activity = activity_record(
+            project=project,
+            actor=actor,
+            actor_name=actor_name,
+            verb="commented",
+            target=character,
+            character=character,
+            text=text,
+        )
+        notify_mentions(project=project, activity=activity, text=text)
+    return activity
+
+
+def _owners_left(project: Project, excluding: Membership) -> int:
+    return (
+        Membership.objects.filter(project=project, role=Role.OWNER).exclude(pk=excluding.pk).count()
+    )
+
+
+def membership_add(
+    *, project: Project, user: AbstractBaseUser | None, username: str, role: str
+) -> Membership:
+    require(project=project, user=user, action=Action.MANAGE)
+    if role not in Role.values:
+        raise ServiceError("Choose owner, editor, reviewer or viewer.")
+    person = get_user_model().objects.filter(username=(username or "").strip()).first()
+    if person is None:
+        raise ServiceError("No user has that username. They need an account first.")
+    if Membership.objects.filter(project=project, user=person).exists():
+        raise ServiceError(
+            f"{person.get_username()} is already a member; change their role instead."
+        )
+    with transaction.atomic():
+        membership = Membership.objects.create(project=project, user=person, role=role)
+        activity_record(
+            project=project,
+            actor=user,
+            verb="added member",
+            target=membership,
+            member=person.get_username(),
+            role=role,
+        )
+    return membership
+
+
+def membership_set_role(
+    *, membership: Membership, user: AbstractBaseUser | None, role: str
+) -> Membership:
+    project = membership.project
+    require(project=project, user=user, action=Action.MANAGE)
+    if role not in Role.values:
+        raise ServiceError("Choose owner, editor, reviewer or viewer.")
+    if membership.role == role:
+        return membership
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership.role == Role.OWNER and not _owners_left(project, membership):
+            raise ServiceError("A project needs at least one owner.")
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        activity_record(
+            project=project,
+            actor=user,
+            verb="changed member role",
+            target=membership,
+            member=membership.user.get_username(),
+            before=before,
+            role=role,
+        )
+    return membership
+
+
+def membership_remove(*, membership: Membership, user: AbstractBaseUser | None) -> None:
+    """Remove a member. Access is checked on every request, so it ends at once."""
+    project = membership.project
+    require(project=project, user=user, action=Action.MANAGE)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership.role == Role.OWNER and not _owners_left(project, membership):
+            raise ServiceError("A project needs at least one owner.")
+        name = membership.user.get_username()
+        membership.delete()
+        activity_record(project=project, actor=user, verb="removed member", member=name)
+
+
+def share_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def share_link_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    permission: str,
+    expires_at: datetime | None = None,
+    password: str = "",
+    label: str = "",
+) -> tuple[ShareLink, str]:
+    """A new share link and its token. The token is returned once and stored only as a hash."""
+    require(project=project, user=user, action=Action.MANAGE)
+    if permission not in ShareLink.Permission.values:
+        raise ServiceError("A share link lets people view, or view and comment.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ServiceError("The expiry must be in the future.")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        link = ShareLink.objects.create(
+            project=project,
+            label=label[:120],
+            token_hash=share_token_hash(token),
+            permission=permission,
+            expires_at=expires_at,
+            password=make_password(password) if password else "",
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        activity_record(
+            project=project,
+            actor=user,
+            verb="created share link",
+            target=link,
+            permission=permission,
+            expires_at=expires_at.isoformat() if expires_at else None,
+            password=bool(password),
+        )
+    return link, token
+
+
+def share_link_revoke(*, link: ShareLink, user: AbstractBaseUser | None) -> ShareLink:
+    require(project=link.project, user=user, action=Action.MANAGE)
+    if link.revoked_at is None:
+        with transaction.atomic():
+            ShareLink.objects.filter(pk=link.pk, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+            activity_record(
+                project=link.project, actor=user, verb="revoked share link", target=link
+            )
+        link.refresh_from_db()
+    return link
+
+
+def share_link_find(token: str) -> ShareLink | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        ShareLink.objects.select_related("project")
+        .filter(token_hash=share_token_hash(token))
+        .first()
+    )
+
+
+def share_link_check_password(link: ShareLink, password: str) -> bool:
+    return not link.password or check_password(password or "", link.password)
+
+
+def share_link_record_use(*, link: ShareLink, guest_name: str = "") -> None:
+    """Count one use of the link: called once per session that opens it, not per request."""
+    with transaction.atomic():
+        ShareLink.objects.filter(pk=link.pk).update(
+            use_count=F("use_count") + 1, last_used_at=timezone.now()
+        )
+        activity_record(
+            project=link.project,
+            actor=None,
+            actor_name=f"{guest_name} (guest)" if guest_name else "guest",
+            verb="opened share link",
+            target=link,
+            permission=link.permission,
+        )

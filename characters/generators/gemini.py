@@ -159,11 +159,13 @@ class GeminiGenerator:
     def inspect_body(self, request: GenerationRequest) -> dict[str, Any]:
         if not request.references:
             raise GeneratorError("Inspection needs the panel images.", permanent=True)
-        parts: list[dict[str, Any]] = [
-            {"text": f"{INSPECT_INSTRUCTIONS}\n\nQuestion: {request.prompt}"}
-        ]
+        parts: list[dict[str, Any]] = [{"text": self.inspect_question(request)}]
+        frame_label = request.options.get("frame")
         for index, ref in enumerate(request.references, start=1):
-            parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
+            if frame_label and ref.label == frame_label:
+                parts.append({"text": self.frame_caption(request)})
+            else:
+                parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
             parts.append({"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}})
         return {
             "contents": [{"role": "user", "parts": parts}],
@@ -172,6 +174,32 @@ class GeminiGenerator:
                 "responseSchema": INSPECT_SCHEMA,
             },
         }
+
+    @staticmethod
+    def inspect_question(request: GenerationRequest) -> str:
+        """The instructions, the reviewer's note, and what the brief requires (never a finding)."""
+        lines = [INSPECT_INSTRUCTIONS, "", f"Question: {request.prompt}"]
+        required = (request.options.get("required") or {}).get("text") or []
+        if required:
+            lines.append(
+                "The character's brief requires these; never report them as errors: "
+                + " ".join(required)
+            )
+        return "\n".join(lines)
+
+    @staticmethod
+    def frame_caption(request: GenerationRequest) -> str:
+        """The still of the shot where the reviewer saw the error: not a panel, never a finding."""
+        caption = "Frame from the shot where the reviewer saw it (not a panel of the sheet)"
+        if request.options.get("timecode") is not None:
+            caption += f", at {float(request.options['timecode']):.1f} s"
+        box = request.options.get("box")
+        if box:
+            x, y, w, h = (float(v) for v in box)
+            caption += (
+                f"; their box on it, as fractions x, y, w, h: {x:.3f}, {y:.3f}, {w:.3f}, {h:.3f}"
+            )
+        return caption + ":"
 
     def _post(self, model: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         content = json.dumps(body, separators=(",", ":")).encode()

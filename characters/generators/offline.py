@@ -56,11 +56,31 @@ EYE_COLOURS = {
 }
 # Accessories the inspector can be asked about, with the words a brief or shot might use.
 ACCESSORY_WORDS = {
-    "airpod": ("airpod", "airpods", "earbud", "earbuds", "earphone", "earphones"),
-    "earring": ("earring", "earrings"),
-    "glasses": ("glasses", "spectacles"),
-    "scar": ("scar",),
+    "airpod": (
+        "airpod",
+        "airpods",
+        "earbud",
+        "earbuds",
+        "earphone",
+        "earphones",
+        "headphone",
+        "headphones",
+        "headset",
+        "earpiece",
+        "earpieces",
+        "airpodpro",
+        "inear",
+    ),
+    "earring": ("earring", "earrings", "stud", "studs", "hoop", "hoops"),
+    "glasses": ("glasses", "spectacles", "eyeglasses", "specs", "sunglasses"),
+    "scar": ("scar", "scars", "scarred"),
 }
+
+
+def accessory_text(text: str) -> str:
+    """Lower-case text with the split spellings joined: "Air Pods", "ear buds", "in-ear"."""
+    text = text.lower()
+    return re.sub(r"\b(air|ear|in)[\s-]+(pods?|buds?|phones?|ear)\b", r"\1\2", text)
 
 
 def _words(text: str) -> list[str]:
@@ -182,7 +202,7 @@ def traits_from(text: str, seed: int) -> FaceTraits:
         scar=scar,
         freckles="freckles" in words or "freckled" in words,
         earring="earring" in words or "earrings" in words,
-        airpod=bool(set(ACCESSORY_WORDS["airpod"]) & words),
+        airpod=bool(set(ACCESSORY_WORDS["airpod"]) & set(_words(accessory_text(text)))),
         lines=lines,
         face_width=rng.uniform(0.26, 0.34),
         jaw=rng.uniform(0.75, 1.0),
@@ -579,12 +599,15 @@ class OfflineGenerator:
             draw.text((10, height - height // 10), caption, font=font, fill=(240, 200, 80))
             frames.extend([base] * 3)
         buf = io.BytesIO()
+        # The preview lasts as long as the shot asked for, so its timecodes mean the same thing.
+        seconds = request.options.get("duration") or 0
+        frame_ms = max(40, round(float(seconds) * 1000 / len(frames))) if seconds else 200
         frames[0].save(
             buf,
             "WEBP",
             save_all=True,
             append_images=frames[1:],
-            duration=200,
+            duration=frame_ms,
             loop=0,
             quality=70,
             method=2,

@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from .. import prompts
+from .. import imaging, prompts
 from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
 from ..models import (
     Character,
@@ -14,11 +14,12 @@ from ..models import (
     Project,
     Shot,
     ShotCharacter,
+    ShotNote,
     ShotRender,
     Stage,
 )
-from ..permissions import Action
-from ..storage import asset_read
+from ..permissions import Action, Denied
+from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
@@ -131,6 +132,10 @@ def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
     return render
 
 
+# The reference changes a stale shot is missing, by their Activity verb.
+STALE_VERBS = ("fixed panel", "fixed panels", "reverted panel", "locked sheet", "unlocked sheet")
+
+
 def shot_staleness(shot: Shot) -> list[dict]:
     """For each character whose references moved on since the shot's render, what changed."""
     missing = []
@@ -141,8 +146,7 @@ def shot_staleness(shot: Shot) -> list[dict]:
         changes = [
             a
             for a in character.activities.all()
-            if a.verb in ("fixed panel", "reverted panel", "locked sheet", "unlocked sheet")
-            and int(a.data.get("revision") or 0) > row.reference_revision
+            if a.verb in STALE_VERBS and int(a.data.get("revision") or 0) > row.reference_revision
         ]
         missing.append(
             {
@@ -171,6 +175,164 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
             project=project, actor=user, verb="re-rendered stale shots", count=len(renders)
         )
     return renders
+
+
+# --- shot notes: review at a timecode, a box on the frame ---------------------------------------
+
+MAX_STILL_BYTES = 8 * 1024 * 1024
+
+
+def _note_author(user: AbstractBaseUser | None, guest_name: str) -> dict:
+    if user is not None and user.is_authenticated:
+        return {"author": user, "guest_name": ""}
+    name = (guest_name or "").strip()
+    if not name:
+        raise ServiceError("Enter your name so the team knows who wrote this.")
+    return {"author": None, "guest_name": name[:80]}
+
+
+def _may_comment(project: Project, user: AbstractBaseUser | None, can_annotate: bool | None):
+    if can_annotate is None:
+        require(project=project, user=user, action=Action.ANNOTATE)
+    elif not can_annotate:
+        raise Denied("Your access to this project does not allow comments.")
+
+
+def shot_note_create(
+    *,
+    shot: Shot,
+    user: AbstractBaseUser | None,
+    body: str,
+    timecode: float | None,
+    box: tuple[float, float, float, float] | None = None,
+    render: ShotRender | None = None,
+    still: bytes | None = None,
+    guest_name: str = "",
+    can_annotate: bool | None = None,
+) -> ShotNote:
+    """A note pinned to a timecode of a render, optionally with a box on that frame (0-1) and
+    the frame itself as a still (checked through the guarded image path before it is kept)."""
+    _may_comment(shot.project, user, can_annotate)
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("Write what you see at this moment of the shot.")
+    if len(body) > 4000:
+        raise ServiceError("Keep a note under 4,000 characters.")
+    if timecode is None or not 0 <= timecode <= 3600:
+        raise ServiceError("The note needs the moment it is about: pause the shot there.")
+    if render is None:
+        render = shot.renders.filter(video__isnull=False).order_by("-created_at", "-id").first()
+    elif render.shot_id != shot.pk:
+        raise ServiceError("That render belongs to another shot.")
+    fields: dict = {"x": None, "y": None, "w": None, "h": None}
+    if box is not None:
+        x, y, w, h = box
+        if any(v is None for v in box) or w <= 0 or h <= 0:
+            raise ServiceError("The box has no size; drag on the frame to draw it.")
+        if x < 0 or y < 0 or x + w > 1.0001 or y + h > 1.0001:
+            raise ServiceError("The box must lie inside the frame.")
+        fields = {"x": x, "y": y, "w": min(w, 1 - x), "h": min(h, 1 - y)}
+    still_asset = None
+    if still:
+        if len(still) > MAX_STILL_BYTES:
+            raise ServiceError("The frame still is larger than 8 MB; the note was not saved.")
+        try:
+            imaging.inspect_image(still)
+        except imaging.ImageRejected as exc:
+            raise ServiceError(f"The frame still could not be kept: {exc}") from exc
+    author = _note_author(user, guest_name)
+    with transaction.atomic():
+        if still:
+            still_asset = asset_store(project=shot.project, data=still, mime="image/png")
+        note = ShotNote.objects.create(
+            shot=shot,
+            render=render,
+            timecode=round(timecode, 3),
+            body=body,
+            still=still_asset,
+            **fields,
+            **author,
+        )
+        activity = activity_record(
+            project=shot.project,
+            actor=user,
+            actor_name=author["guest_name"],
+            verb="noted shot",
+            target=note,
+            shot=shot.number,
+            at=note.timecode,
+            text=body[:300],
+        )
+        from .team import notify_mentions
+
+        notify_mentions(project=shot.project, activity=activity, text=body)
+    return note
+
+
+def shot_note_reply(
+    *,
+    parent: ShotNote,
+    user: AbstractBaseUser | None,
+    body: str,
+    guest_name: str = "",
+    can_annotate: bool | None = None,
+) -> ShotNote:
+    shot = parent.shot
+    _may_comment(shot.project, user, can_annotate)
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("Write a reply first.")
+    if parent.parent_id is not None:
+        parent = parent.parent
+    author = _note_author(user, guest_name)
+    with transaction.atomic():
+        reply = ShotNote.objects.create(
+            shot=shot,
+            render=parent.render,
+            parent=parent,
+            timecode=parent.timecode,
+            body=body[:4000],
+            **author,
+        )
+        activity_record(
+            project=shot.project,
+            actor=user,
+            actor_name=author["guest_name"],
+            verb="replied to shot note",
+            target=parent,
+            shot=shot.number,
+            text=body[:300],
+        )
+    return reply
+
+
+def shot_note_set_status(
+    *,
+    note: ShotNote,
+    user: AbstractBaseUser | None,
+    resolved: bool,
+    can_annotate: bool | None = None,
+    guest_name: str = "",
+) -> ShotNote:
+    shot = note.shot
+    _may_comment(shot.project, user, can_annotate)
+    if note.parent_id is not None:
+        raise ServiceError("Resolve the note itself, not a reply.")
+    new = ShotNote.Status.RESOLVED if resolved else ShotNote.Status.REOPENED
+    if note.status == new or (not resolved and note.status == ShotNote.Status.OPEN):
+        return note
+    note.status = new
+    note.save(update_fields=["status"])
+    activity_record(
+        project=shot.project,
+        actor=user,
+        actor_name="" if user is not None and user.is_authenticated else guest_name,
+        verb="resolved shot note" if resolved else "reopened shot note",
+        target=note,
+        shot=shot.number,
+        text=note.body[:300],
+    )
+    return note
 
 
 # --- stage handler: build the request, keep the result ---------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -9,8 +10,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from .. import selectors, services
+from .. import prompts, selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
+from ..layouts import get_preset
 from ..models import CastingCandidate, Character, Generation
 from ..permissions import Action
 from .common import Access, announces_change, login_required, project_access
@@ -48,6 +50,7 @@ def character_context(
         if character.locked_candidate_id
         else [],
         "sheet_form": extra.pop("sheet_form", None) or SheetForm(),
+        "sheet_preview": _sheet_preview(character) if character.locked_candidate_id else None,
         "locked_panels": selectors.locked_panels(character) if character.locked_sheet_id else [],
         "rules": list(character.rules.all()) if character.locked_candidate_id else [],
         "inspections": selectors.inspections_for(character) if character.locked_sheet_id else [],
@@ -55,6 +58,17 @@ def character_context(
         "spend": selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else [],
         "typical_seconds": TYPICAL_SECONDS,
         **extra,
+    }
+
+
+def _sheet_preview(character: Character) -> dict:
+    """The sheet prompt as it will be sent, and what the prop filter takes out of the brief."""
+    rules = list(character.rules.order_by("created_at", "id").values_list("text", flat=True))
+    layout = get_preset(settings.TURNAROUND_SHEET_PRESET)
+    return {
+        "prompt": prompts.sheet_prompt(character, layout, rules),
+        "removed": prompts.removed_props(character),
+        "layout": layout.name,
     }
 
 

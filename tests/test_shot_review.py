@@ -20,7 +20,6 @@ from characters.models import (
     Activity,
     Annotation,
     Character,
-    FixBatch,
     Generation,
     Panel,
     Project,
@@ -395,7 +394,9 @@ class TestShotPages:
             {
                 "body": "AirPod at the turn",
                 "at": "00:02.4",
-                "still": SimpleUploadedFile("frame.png", b"not a picture", content_type="image/png"),
+                "still": SimpleUploadedFile(
+                    "frame.png", b"not a picture", content_type="image/png"
+                ),
             },
             headers={"HX-Request": "true"},
         )

@@ -184,14 +184,15 @@
   function tick(now) {
     const p = player;
     if (!p || !p.playing) return;
-    const dt = (now - p.last) / 1000;
-    p.last = now;
+    // rAF's timestamp is the frame's start, which can be a little before play() was called.
+    const dt = Math.max(0, (now - p.last) / 1000);
+    p.last = Math.max(p.last, now);
     if (p.video && p.playing > 0) p.t = p.video.currentTime;
     else {
       p.t += dt * p.playing;
       if (p.video) p.video.currentTime = Math.max(0, p.t);
     }
-    if (p.t >= p.duration || p.t <= 0) {
+    if ((p.playing > 0 && p.t >= p.duration) || (p.playing < 0 && p.t <= 0)) {
       p.t = Math.min(p.duration, Math.max(0, p.t));
       p.draw();
       pause();

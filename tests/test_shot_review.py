@@ -425,3 +425,23 @@ class TestShotPages:
         response = client.get(url, headers={"HX-Request": "true"})
         assert response.status_code == 200 and "shots-changed" in response.headers["HX-Trigger"]
         assert changes_token(project) != token
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("permission", ["view", "comment"])
+def test_guests_see_the_shot_and_a_comment_link_may_note_it(shot, share_link, permission):
+    from django.test import Client
+
+    _link, token = share_link(permission)
+    guest = Client()
+    guest.post(f"/s/{token}", {"name": "Dana"})
+    page = guest.get(f"/p/{shot.project.slug}/shots/{shot.pk}/")
+    assert page.status_code == 200 and b'id="player-media"' in page.content
+    assert (b'id="annotation-form"' in page.content) == (permission == "comment")
+    posted = guest.post(
+        f"/p/{shot.project.slug}/shots/{shot.pk}/notes",
+        {"body": "Earbud at the turn", "at": "00:01.0"},
+    )
+    assert posted.status_code == (302 if permission == "comment" else 403)
+    notes = list(ShotNote.objects.all())
+    assert [n.guest_name for n in notes] == (["Dana"] if permission == "comment" else [])

@@ -169,6 +169,10 @@ def requeue_stuck_generations() -> str:
     enqueue, gave_up = services.generation_requeue_stuck()
     for pk in enqueue:
         services.enqueue_generation(pk)
+    for generation in Generation.objects.filter(pk__in=gave_up):
+        handler = STAGE_HANDLERS[generation.stage]
+        if handler.failed is not None:
+            handler.failed(generation)
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
     return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"

@@ -445,3 +445,33 @@ def test_guests_see_the_shot_and_a_comment_link_may_note_it(shot, share_link, pe
     assert posted.status_code == (302 if permission == "comment" else 403)
     notes = list(ShotNote.objects.all())
     assert [n.guest_name for n in notes] == (["Dana"] if permission == "comment" else [])
+
+
+@pytest.mark.django_db
+def test_a_batch_edit_the_worker_gave_up_on_still_lets_the_rest_land(
+    shot, owner, character, run_inline, settings
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from characters import tasks
+
+    inspection = run_inline(services.shot_note_trace, note=note_on(shot, owner), user=owner)
+    before = Character.objects.get(pk=character.pk).reference_revision
+    batch = services.inspection_fix_everywhere(inspection=inspection, user=owner)  # not run yet
+    edits = list(Generation.objects.filter(parameters__batch=batch.pk).order_by("pk"))
+    for edit in edits[1:]:
+        assert tasks.run_generation(edit.pk) == "succeeded"
+    batch.refresh_from_db()
+    assert batch.applied_at is None  # still waiting for the first edit
+    Generation.objects.filter(pk=edits[0].pk).update(
+        status="running",
+        attempts=settings.TURNAROUND_MAX_ATTEMPTS,
+        deadline_at=timezone.now() - timedelta(minutes=1),
+    )
+    tasks.requeue_stuck_generations()
+    batch.refresh_from_db()
+    assert Generation.objects.get(pk=edits[0].pk).status == "failed"
+    assert batch.applied_at is not None
+    assert Character.objects.get(pk=character.pk).reference_revision == before + 1

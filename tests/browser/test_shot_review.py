@@ -141,9 +141,10 @@ def test_note_trace_fix_everywhere_verify_and_revert(page, login, shot, owner, r
     assert batch.applied_at is not None
     note.refresh_from_db()
     edits = Generation.objects.filter(stage="edit", parameters__batch=batch.pk)
-    assert edits.count() == Annotation.objects.filter(inspection=note.inspection).values(
-        "panel"
-    ).distinct().count()
+    assert (
+        edits.count()
+        == Annotation.objects.filter(inspection=note.inspection).values("panel").distinct().count()
+    )
     shot("stale")
 
     # Re-render, then wipe between the render the note was made on and the new one.

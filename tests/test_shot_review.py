@@ -475,3 +475,27 @@ def test_a_batch_edit_the_worker_gave_up_on_still_lets_the_rest_land(
     assert Generation.objects.get(pk=edits[0].pk).status == "failed"
     assert batch.applied_at is not None
     assert Character.objects.get(pk=character.pk).reference_revision == before + 1
+
+
+@pytest.mark.django_db
+def test_the_sheet_form_shows_the_prompt_and_what_the_prop_filter_removed(
+    character, locked_face, owner_client
+):
+    character.brief = "Dark brown skin, short black beard, round glasses, holding a coffee cup."
+    character.hand_props = "coffee cup"
+    character.save()
+    body = owner_client.get(character.get_absolute_url()).content.decode()
+    assert "The prompt that will be sent" in body
+    assert "Dark brown skin, short black beard, round glasses." in body
+    assert "<q>holding a coffee cup</q>" in body
+
+
+@pytest.mark.django_db
+def test_the_change_check_costs_a_few_queries(shot, owner, client, django_assert_max_num_queries):
+    client.force_login(owner)
+    token = changes_token(shot.project)
+    with django_assert_max_num_queries(4):
+        response = client.get(
+            f"/p/{shot.project.slug}/shots/changes?since={token}", headers={"HX-Request": "true"}
+        )
+    assert response.status_code == 204

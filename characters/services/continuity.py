@@ -284,16 +284,13 @@ def inspection_apply(*, generation: Generation, findings: list[dict]) -> list[An
         if w <= 0 or h <= 0:
             continue
         reason = str(finding.get("reason") or "Found by inspection.")[:1000]
-        seen = generation.prompt
-        if generation.parameters.get("shot_number"):
-            seen = f"shot {generation.parameters['shot_number']}: {seen}"
+        number = generation.parameters.get("shot_number")
+        seen = f"shot {number}" if number else "a shot"
         created.append(
             annotation_create(
                 panel=panel,
                 user=None,
-                body=f"{reason}\n(Seen in {seen})"
-                if generation.parameters.get("shot_number")
-                else f"{reason}\n(Seen in a shot: {seen})",
+                body=f"{reason}\n(Seen in {seen}: {generation.prompt})",
                 x=x,
                 y=y,
                 w=w,

@@ -23,6 +23,7 @@ from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
+from .team import notify_mentions
 
 # --- shots -------------------------------------------------------------------------------------
 
@@ -263,8 +264,6 @@ def shot_note_create(
             at=note.timecode,
             text=body[:300],
         )
-        from .team import notify_mentions
-
         notify_mentions(project=shot.project, activity=activity, text=body)
     return note
 

@@ -302,11 +302,10 @@ def notes_response(request, access, shot: Shot, **extra) -> HttpResponse:
         response = render(
             request, "characters/shot.html#shot-notes", shot_context(access, shot, **extra)
         )
-        return (
-            trigger_client_event(response, SHOTS_CHANGED)
-            if not extra.get("note_error") and not extra.get("error")
-            else response
-        )
+        if extra.get("note_error") or extra.get("error"):
+            return response
+        # The rest of the page (stale note, before/after) may follow from it: tell it now.
+        return trigger_client_event(response, SHOTS_CHANGED)
     for key in ("note_error", "error"):
         if extra.get(key):
             messages.error(request, extra[key])

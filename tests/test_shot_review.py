@@ -12,8 +12,9 @@ from django.core.management import call_command
 from PIL import Image
 
 from characters import prompts, services
-from characters.generators.base import GenerationRequest
+from characters.generators.base import GenerationRequest, InspectSpec, ReferenceImage
 from characters.generators.gemini import GeminiGenerator
+from characters.generators.offline_portrait import encode_png, read_record
 from characters.generators.offline_sheet import accessory_names, make_inspection
 from characters.layouts import get_preset
 from characters.models import (
@@ -28,6 +29,7 @@ from characters.models import (
 )
 from characters.permissions import Denied
 from characters.services.continuity import inspect_request
+from characters.storage import asset_read
 from characters.views.shots import changes_token, parse_timecode
 
 
@@ -108,38 +110,48 @@ class TestOfflineInspector:
     def test_it_knows_the_words_for_an_airpod(self, note):
         assert accessory_names(note) == ["airpod"]
 
-    def request(self, note: str, required: dict) -> GenerationRequest:
-        items = {
+    def request(self, note: str, marks: str = "", listed: str = "") -> GenerationRequest:
+        """Two panel pictures that record what was drawn on them, as offline pictures do."""
+        drawn = {
             "face_closeup": [
                 {"name": "airpod", "box": [0.7, 0.4, 0.1, 0.1]},
                 {"name": "scar", "box": [0.3, 0.5, 0.05, 0.1]},
             ],
             "front": [{"name": "scar", "box": [0.45, 0.1, 0.02, 0.03]}],
         }
+        references = tuple(
+            ReferenceImage(
+                encode_png(Image.new("RGB", (40, 60)), {"panels": {kind: items}}),
+                "image/png",
+                kind,
+            )
+            for kind, items in drawn.items()
+        )
         return GenerationRequest(
             stage="inspect",
             prompt=note,
-            options={"items_by_panel": items, "note": note, "required": required},
+            references=references,
+            spec=InspectSpec(
+                panels=tuple(drawn), note=note, required_marks=marks, required_listed=listed
+            ),
         )
 
     def test_it_never_flags_a_distinguishing_mark_the_brief_requires(self):
         _, answer = make_inspection(
-            self.request(
-                "The AirPod next to her scar in shot 12", {"marks": ["scar"], "listed": []}
-            )
+            self.request("The AirPod next to her scar in shot 12", marks="Scar on the left cheek.")
         )
         findings = answer["data"]["findings"]
         assert [f["panel"] for f in findings] == ["face_closeup"]
         assert all("AirPod" in f["reason"] for f in findings)
         _, answer = make_inspection(
-            self.request("Her scar is missing in shot 12", {"marks": ["scar"], "listed": []})
+            self.request("Her scar is missing in shot 12", marks="Scar on the left cheek.")
         )
         assert answer["data"]["findings"] == []
         assert "brief requires it: scar" in answer["text"]
 
     def test_what_the_wardrobe_lists_is_flagged_only_when_the_note_names_nothing_else(self):
-        required = {"marks": [], "listed": ["airpod", "scar"]}
-        _, answer = make_inspection(self.request("An AirPod in shot 4", required))
+        listed = "Navy jumper, an AirPod in the left ear, a duelling scar."
+        _, answer = make_inspection(self.request("An AirPod in shot 4", listed=listed))
         assert [f["panel"] for f in answer["data"]["findings"]] == ["face_closeup"]
         assert "wardrobe lists it" in answer["data"]["findings"][0]["reason"]
 
@@ -218,9 +230,10 @@ class TestTraceAndFix:
         request = inspect_request(inspection)
         assert request.references[-1].label == "shot frame"
         assert request.references[-1].data[:8] == b"\x89PNG\r\n\x1a\n"
-        assert request.options["box"] == [0.55, 0.2, 0.1, 0.15]
-        assert request.options["note"] == note.body
-        assert request.options["required"]["marks"] == ["scar"]
+        assert request.spec.box == (0.55, 0.2, 0.1, 0.15)
+        assert request.spec.note == note.body and request.spec.timecode == 2.4
+        assert request.spec.frame == "shot frame"
+        assert request.spec.required_marks == "Thin scar on the left cheek."
         found = Annotation.objects.filter(inspection=inspection)
         kinds = set(found.values_list("panel__kind", flat=True))
         assert "face_closeup" in kinds and "back" not in kinds
@@ -264,8 +277,9 @@ class TestTraceAndFix:
         for panel in Panel.objects.filter(pk__in=panels):
             assert panel.current_revision.number == 2
         assert {a.status for a in Annotation.objects.filter(inspection=inspection)} == {"resolved"}
-        items = services.current_items_by_panel(after.locked_sheet)
-        assert not [i for kind in items.values() for i in kind if i["name"] == "airpod"]
+        for panel in Panel.objects.filter(pk__in=panels).select_related("crop"):
+            recorded = read_record(asset_read(panel.crop))["panels"]
+            assert not [i for i in recorded.get(panel.kind, []) if i["name"] == "airpod"]
         # The shot made before the fix is stale, and says which fix it is missing.
         (stale,) = services.shot_staleness(Shot.objects.get(pk=shot.pk))
         assert [a.verb for a in stale["changes"]] == ["fixed panels"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, InspectSpec
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
@@ -146,8 +146,7 @@ class GeminiGenerator:
             {"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}}
             for ref in request.references
         ]
-        # Multi-turn edits send the earlier turns back exactly as they came (with signatures).
-        history = list(request.options.get("history", []))
+        history = list(request.history)
         config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if image_config:
             config["imageConfig"] = image_config
@@ -160,7 +159,8 @@ class GeminiGenerator:
         if not request.references:
             raise GeneratorError("Inspection needs the panel images.", permanent=True)
         parts: list[dict[str, Any]] = [{"text": self.inspect_question(request)}]
-        frame_label = request.options.get("frame")
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        frame_label = spec.frame
         for index, ref in enumerate(request.references, start=1):
             if frame_label and ref.label == frame_label:
                 parts.append({"text": self.frame_caption(request)})
@@ -179,11 +179,16 @@ class GeminiGenerator:
     def inspect_question(request: GenerationRequest) -> str:
         """The instructions, the reviewer's note, and what the brief requires (never a finding)."""
         lines = [INSPECT_INSTRUCTIONS, "", f"Question: {request.prompt}"]
-        required = (request.options.get("required") or {}).get("text") or []
-        if required:
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.required_marks:
             lines.append(
-                "The character's brief requires these; never report them as errors: "
-                + " ".join(required)
+                "Distinguishing marks the brief requires (never report them as errors): "
+                + spec.required_marks
+            )
+        if spec.required_listed:
+            lines.append(
+                "What the brief and wardrobe list (report them only if the question names them): "
+                + spec.required_listed
             )
         return "\n".join(lines)
 
@@ -191,9 +196,10 @@ class GeminiGenerator:
     def frame_caption(request: GenerationRequest) -> str:
         """The still of the shot where the reviewer saw the error: not a panel, never a finding."""
         caption = "Frame from the shot where the reviewer saw it (not a panel of the sheet)"
-        if request.options.get("timecode") is not None:
-            caption += f", at {float(request.options['timecode']):.1f} s"
-        box = request.options.get("box")
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.timecode is not None:
+            caption += f", at {spec.timecode:.1f} s"
+        box = spec.box
         if box:
             x, y, w, h = (float(v) for v in box)
             caption += (

@@ -11,7 +11,6 @@ from .continuity import (
     annotation_reply,
     annotation_set_status,
     brief_requires,
-    current_items_by_panel,
     fix_batch_settle,
     inspect_start,
     inspection_apply,

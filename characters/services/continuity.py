@@ -12,7 +12,13 @@ from django.utils import timezone
 from .. import imaging, prompts
 
 # --- continuity: annotations and rules ---------------------------------------------------------
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import (
+    EditSpec,
+    GenerationRequest,
+    GenerationResult,
+    InspectSpec,
+    ReferenceImage,
+)
 from ..models import (
     Annotation,
     Asset,
@@ -376,8 +382,6 @@ def _edit_generation(
         "instruction": text,
         "preset": option.preset,
         "rules": rules,
-        "subject": option.generation.parameters.get("subject", ""),
-        "face_seed": option.generation.parameters.get("face_seed"),
     }
     if batch is not None:
         parameters["batch"] = batch.pk
@@ -811,26 +815,6 @@ def _reopen_undone(
     return reopened
 
 
-def current_items_by_panel(option: SheetOption) -> dict[str, list[dict]]:
-    """What the offline generator recorded on each panel, as it is now (fixes included)."""
-    from ..generators.offline_sheet import items_by_panel
-
-    grouped = items_by_panel(option.generation.response_metadata.get("items", []))
-    for panel in option.panels.select_related("current_revision__generation"):
-        revision = panel.current_revision
-        if revision is None:
-            continue
-        source = revision
-        while source.generation_id is None and source.reverted_from_id is not None:
-            source = source.reverted_from
-        if source.generation_id is not None:
-            items = source.generation.response_metadata.get("items", [])
-            grouped[panel.kind] = [{"name": i["name"], "box": i["box"]} for i in items]
-        elif source.number == 1:
-            continue  # back to the original: the sheet's own record holds
-    return grouped
-
-
 # --- stage handler: build the request, keep the result ---------------------------------------
 
 
@@ -844,39 +828,33 @@ def inspect_request(generation: Generation) -> GenerationRequest:
     still = Asset.objects.filter(pk=params.get("still")).first() if params.get("still") else None
     if still is not None:
         references.append(ReferenceImage(asset_read(still), still.mime, FRAME_LABEL))
+    required = brief_requires(option.character)
     return GenerationRequest(
         stage=Stage.INSPECT,
         prompt=generation.prompt,
         references=tuple(references),
         seed=generation.seed,
-        options={
-            "panels": [p.kind for p in panels],
-            "items_by_panel": current_items_by_panel(option),
-            "note": generation.prompt,
-            "box": params.get("box"),
-            "timecode": params.get("timecode"),
-            "frame": FRAME_LABEL if still is not None else None,
-            "required": brief_requires(option.character),
-        },
+        spec=InspectSpec(
+            panels=tuple(p.kind for p in panels),
+            note=generation.prompt,
+            box=tuple(params["box"]) if params.get("box") else None,
+            timecode=params.get("timecode"),
+            frame=FRAME_LABEL if still is not None else "",
+            required_marks=required["marks"],
+            required_listed=required["listed"],
+        ),
     )
 
 
 FRAME_LABEL = "shot frame"
 
 
-def brief_requires(character: Character) -> dict[str, list[str]]:
-    """What the brief asks to be on the character, by accessory name: "marks" (distinguishing
-    marks) and "listed" (named in the wardrobe or the brief), plus the text for a model."""
-    from ..generators.offline_sheet import accessory_names
-
-    marks = accessory_names(character.distinguishing_marks)
-    listed = accessory_names(f"{character.brief}\n{character.wardrobe}")
+def brief_requires(character: Character) -> dict[str, str]:
+    """What the brief asks to be on the character: its distinguishing marks, and what its
+    wardrobe and brief list. The inspect stage never flags these."""
     return {
-        "marks": marks,
-        "listed": [n for n in listed if n not in marks],
-        "text": [
-            t.strip() for t in (character.distinguishing_marks, character.wardrobe) if t.strip()
-        ],
+        "marks": character.distinguishing_marks.strip(),
+        "listed": "\n".join(t.strip() for t in (character.wardrobe, character.brief) if t.strip()),
     }
 
 
@@ -887,8 +865,6 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
-    from ..generators.offline_sheet import accessory_names
-
     panel = Panel.objects.select_related(
         "crop",
         "sheet__image",
@@ -905,14 +881,12 @@ def edit_request(generation: Generation) -> GenerationRequest:
             ReferenceImage(asset_read(face), face.mime, "face"),
         ),
         seed=generation.seed,
-        options={
-            "panel": panel.kind,
-            "preset": params.get("preset"),
-            "remove": accessory_names(params.get("instruction", "")),
-            "subject": params.get("subject", ""),
-            "face_seed": params.get("face_seed"),
-            "rules": params.get("rules", []),
-        },
+        spec=EditSpec(
+            panel=panel.kind,
+            preset=params.get("preset") or "",
+            instruction=params.get("instruction", ""),
+            rules=tuple(params.get("rules", ())),
+        ),
     )
 
 

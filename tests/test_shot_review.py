@@ -189,10 +189,14 @@ class TestShotNotes:
         reply = services.shot_note_reply(parent=note, user=owner, body="Seen, tracing it")
         nested = services.shot_note_reply(parent=reply, user=reviewer, body="Thanks")
         assert reply.parent == note and nested.parent == note
-        services.shot_note_set_status(note=note, user=reviewer, resolved=True)
+        with pytest.raises(Denied):  # resolving is a decision, as on the sheet
+            services.shot_note_set_status(note=note, user=reviewer, resolved=True)
+        with pytest.raises(Denied):  # tracing pays for an inspection
+            services.shot_note_trace(note=note, user=reviewer)
+        services.shot_note_set_status(note=note, user=owner, resolved=True)
         note.refresh_from_db()
         assert note.status == "resolved"
-        services.shot_note_set_status(note=note, user=reviewer, resolved=False)
+        services.shot_note_set_status(note=note, user=owner, resolved=False)
         note.refresh_from_db()
         assert note.status == "reopened"
 

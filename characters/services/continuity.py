@@ -512,7 +512,8 @@ def shot_note_trace(
     """Trace a shot note to its source: the inspect stage gets the note, its box and the frame
     still, and flags the panels and regions of the character's locked sheet that carry it."""
     shot = note.shot
-    require(project=shot.project, user=user, action=Action.ANNOTATE)
+    # Tracing runs (and pays for) an inspection: the people who generate may do it.
+    require(project=shot.project, user=user, action=Action.GENERATE)
     if note.parent_id is not None:
         raise ServiceError("Trace the note itself, not a reply.")
     cast = list(shot.characters.order_by("name"))
@@ -709,7 +710,7 @@ def inspection_dismiss(
     if inspection.stage != Stage.INSPECT:
         raise ServiceError("Only an inspection's findings can be dismissed.")
     character, flagged = _inspection_for_update(inspection)
-    require(project=character.project, user=user, action=Action.ANNOTATE)
+    require(project=character.project, user=user, action=Action.DECIDE)
     reason = (reason or "").strip()
     if not reason:
         raise ServiceError("Say why the findings are wrong, so the team knows later.")

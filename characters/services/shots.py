@@ -306,15 +306,11 @@ def shot_note_reply(
 
 
 def shot_note_set_status(
-    *,
-    note: ShotNote,
-    user: AbstractBaseUser | None,
-    resolved: bool,
-    can_annotate: bool | None = None,
-    guest_name: str = "",
+    *, note: ShotNote, user: AbstractBaseUser | None, resolved: bool
 ) -> ShotNote:
+    """Resolving says the shot is right now: a decision, as for the sheet's annotations."""
     shot = note.shot
-    _may_comment(shot.project, user, can_annotate)
+    require(project=shot.project, user=user, action=Action.DECIDE)
     if note.parent_id is not None:
         raise ServiceError("Resolve the note itself, not a reply.")
     new = ShotNote.Status.RESOLVED if resolved else ShotNote.Status.REOPENED
@@ -325,7 +321,6 @@ def shot_note_set_status(
     activity_record(
         project=shot.project,
         actor=user,
-        actor_name="" if user is not None and user.is_authenticated else guest_name,
         verb="resolved shot note" if resolved else "reopened shot note",
         target=note,
         shot=shot.number,

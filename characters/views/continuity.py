@@ -306,7 +306,7 @@ def inspection(
 def note_trace(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -> HttpResponse:
     """Trace to source: the inspect stage looks for what the note describes on the sheet."""
     access = project_access(request, project_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.GENERATE)
     shot = _shot(access, pk)
     note = _note(shot, note_pk)
     character = None
@@ -368,7 +368,7 @@ def fix_everywhere(request: HttpRequest, project_slug: str, pk: int) -> HttpResp
 def dismiss_findings(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
     """One action dismisses every open finding of an inspection, with the reason."""
     access = project_access(request, project_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.DECIDE)
     inspection = _inspection(access, pk)
     error = ""
     try:

@@ -374,13 +374,13 @@ def note_reply(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -
 @require_POST
 def note_status(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -> HttpResponse:
     access = project_access(request, project_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.DECIDE)
     shot = _shot(access, pk)
     note = _note(shot, note_pk)
     error = ""
     try:
         services.shot_note_set_status(
-            note=note, **_author(request, access), resolved=request.POST.get("resolved") == "1"
+            note=note, user=request.user, resolved=request.POST.get("resolved") == "1"
         )
     except services.ServiceError as exc:
         error = str(exc)

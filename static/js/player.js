@@ -44,6 +44,11 @@
     return frames;
   }
 
+  async function blobUrl(src) {
+    const response = await fetch(src, { credentials: "same-origin" });
+    return URL.createObjectURL(await response.blob());
+  }
+
   function frameIndex(frames, t) {
     for (let i = frames.length - 1; i >= 0; i--) if (t >= frames[i].start - 1e-6) return i;
     return 0;
@@ -57,7 +62,7 @@
       const video = document.createElement("video");
       video.muted = true;
       video.preload = "auto";
-      video.src = src;
+      video.src = await blobUrl(src);
       await new Promise((ok) => video.addEventListener("loadeddata", ok, { once: true }));
       video.currentTime = Math.min(+t, Math.max(0, video.duration - 0.01));
       await new Promise((ok) => video.addEventListener("seeked", ok, { once: true }));
@@ -98,6 +103,9 @@
     const p = { t: 0, playing: 0, duration: 0, render: media.dataset.render, last: 0, media };
     if (mime.startsWith("video/")) {
       const video = media.querySelector("video");
+      // From a blob, so every frame is seekable whether or not the server answers ranges.
+      video.src = await blobUrl(media.dataset.src);
+      video.controls = false; // the player's own controls take over (and drawing needs the clicks)
       p.video = video;
       p.ready = new Promise((ok) => {
         if (video.readyState >= 1) ok();

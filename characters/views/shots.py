@@ -245,6 +245,8 @@ def changes_token(project: Project) -> str:
         .values("last", "done")
         .first()
     )
+    if row is None:  # the project went away between the access check and this query
+        return "0-0"
     return f"{row['last'] or 0}-{row['done'] or 0}"
 
 

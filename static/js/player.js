@@ -14,11 +14,15 @@
   const out = document.getElementById("timecode");
   const toggle = document.getElementById("play-toggle");
 
-  const fmt = (t) => {
-    const tenths = Math.round(t * 10);
-    const m = Math.floor(tenths / 600);
-    const s = Math.floor((tenths % 600) / 10);
-    return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}.${tenths % 10}`;
+  // 00:02.4 on screen; the form gets the moment to the millisecond (00:02.417), so a note
+  // lands on the frame it was made on.
+  const fmt = (t, digits = 1) => {
+    const scale = 10 ** digits;
+    const units = Math.round(t * scale);
+    const m = Math.floor(units / (60 * scale));
+    const s = Math.floor((units % (60 * scale)) / scale);
+    const frac = String(units % scale).padStart(digits, "0");
+    return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}.${frac}`;
   };
 
   // --- sources: every frame of an animated image, or a video element --------------------------
@@ -152,7 +156,7 @@
     surface.dataset.time = p.t.toFixed(3);
     const f = form();
     if (f) {
-      if (document.activeElement !== f.elements.at) f.elements.at.value = fmt(p.t);
+      if (document.activeElement !== f.elements.at) f.elements.at.value = fmt(p.t, 3);
       f.elements.render.value = p.render || "";
     }
     surface.dispatchEvent(new CustomEvent("player:time", { detail: { t: p.t, render: p.render } }));

@@ -182,3 +182,65 @@ def test_note_trace_fix_everywhere_verify_and_revert(page, login, shot, owner, r
     expect(page.locator(".shot-note .tag.status")).to_have_text("Reopened")
     page.goto(f"/p/{made.project.slug}/activity")
     expect(page.locator("main")).to_contain_text("reopened shot note")
+
+
+RECORD_WEBM = """async () => {
+  // Two seconds of a moving square, recorded by Chromium itself: a real video file.
+  const canvas = document.createElement("canvas");
+  canvas.width = 320; canvas.height = 180;
+  const ctx = canvas.getContext("2d");
+  const stream = canvas.captureStream(25);
+  const recorder = new MediaRecorder(stream, { mimeType: "video/webm" });
+  const chunks = [];
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  const done = new Promise((ok) => { recorder.onstop = ok; });
+  recorder.start(100);
+  const started = performance.now();
+  await new Promise((ok) => {
+    const draw = () => {
+      const t = (performance.now() - started) / 1000;
+      ctx.fillStyle = "#222"; ctx.fillRect(0, 0, 320, 180);
+      ctx.fillStyle = "#e33"; ctx.fillRect(20 + t * 100, 60, 40, 40);
+      if (t < 2) requestAnimationFrame(draw); else ok();
+    };
+    draw();
+  });
+  recorder.stop();
+  await done;
+  const bytes = new Uint8Array(await new Blob(chunks, { type: "video/webm" }).arrayBuffer());
+  let text = "";
+  for (const b of bytes) text += String.fromCharCode(b);
+  return btoa(text);
+}"""
+
+
+def test_a_real_video_render_steps_frames_and_notes_a_still(page, login, owner, ready_shot):
+    """The video path of the player (a real render is a video file, not the offline WebP)."""
+    import base64
+
+    from characters.models import ShotRender
+    from characters.storage import asset_store
+
+    made = ready_shot
+    login(owner.username, PASSWORD)
+    page.goto("/")
+    data = base64.b64decode(page.evaluate(RECORD_WEBM))
+    video = asset_store(project=made.project, data=data, mime="video/webm", width=320, height=180)
+    ShotRender.objects.filter(shot=made).update(video=video)
+    Shot.objects.filter(pk=made.pk).update(video=video)
+
+    page.goto(f"/p/{made.project.slug}/shots/{made.pk}/")
+    expect(page.locator("#player-controls")).to_be_visible()
+    timecode = page.locator("#timecode")
+    expect(timecode).to_have_text("00:00.0")
+    for _ in range(3):
+        page.locator("body").press("ArrowRight")  # one frame at 24 fps each
+    expect(timecode).to_have_text("00:00.1")
+    expect(page.locator("#still-status")).to_contain_text("Frame at 00:00.1 attached")
+    form = page.locator("#annotation-form")
+    form.locator("textarea").fill("The square jumps here")
+    form.get_by_role("button", name="Save note").click()
+    expect(page.locator(".shot-note")).to_contain_text("00:00.1")
+    note = ShotNote.objects.get()
+    assert note.timecode == pytest.approx(3 / 24, abs=0.003)  # three frames at 24 fps
+    assert note.still is not None and (note.still.width, note.still.height) == (320, 180)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import services
 from ..models import Character, Shot, ShotCharacter, ShotRender
 from ..permissions import Action
-from .casting import TYPICAL_SECONDS
+from .character import TYPICAL_SECONDS
 from .common import login_required, project_access
 
 

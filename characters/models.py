@@ -14,14 +14,12 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .stages import STAGES
 
-class Stage(models.TextChoices):
-    CASTING = "casting", "Casting"
-    UPSCALE = "upscale", "4K upscale"
-    SHEET = "sheet", "Turnaround sheet"
-    EDIT = "edit", "Panel fix"
-    INSPECT = "inspect", "Inspection"
-    SHOT = "shot", "Shot"
+# The stage choices come from the one stage table (characters/stages.py): Stage.CASTING, ...
+Stage = models.TextChoices(
+    "Stage", [(name.upper(), (name, info.label)) for name, info in STAGES.items()]
+)
 
 
 class Project(models.Model):
@@ -200,6 +198,11 @@ class Generation(models.Model):
         start = self.started_at or self.created_at
         end = self.finished_at or timezone.now()
         return max(0, int((end - start).total_seconds()))
+
+    @property
+    def typical_seconds(self) -> int:
+        """How long this stage usually takes on this provider (the stage table's figure)."""
+        return round(STAGES[self.stage].typical(self.provider))
 
 
 class Asset(models.Model):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import board, casting, continuity, media, sheets, shots
+from .views import board, casting, character, continuity, media, sheets, shots
 
 P = "p/<slug:project_slug>/"
 C = P + "c/<slug:character_slug>/"
@@ -30,8 +30,8 @@ urlpatterns = [
     ),
     path(P + "inspections/<int:pk>/fix", continuity.fix_everywhere, name="fix-everywhere"),
     path(P + "inspections/<int:pk>/dismiss", continuity.dismiss_findings, name="dismiss-findings"),
-    # Casting
-    path(C, casting.character, name="character"),
+    # The character page, then casting
+    path(C, character.character, name="character"),
     path(C + "brief", casting.brief, name="character-brief"),
     path(C + "cast", casting.cast, name="cast"),
     path(C + "unlock", casting.unlock, name="face-unlock"),

@@ -286,7 +286,8 @@ class TestTraceAndFix:
             assert not [i for i in recorded.get(panel.kind, []) if i["name"] == "airpod"]
         # The shot made before the fix is stale, and says which fix it is missing.
         (stale,) = services.shot_staleness(Shot.objects.get(pk=shot.pk))
-        assert [a.verb for a in stale["changes"]] == ["fixed panels"]
+        assert [c.kind for c in stale["changes"]] == ["panel_fix"]
+        assert stale["changes"][0].summary.startswith("Fixed everywhere (")
 
     def test_a_failed_edit_leaves_its_finding_open_and_the_rest_land_together(
         self, shot, owner, character, django_capture_on_commit_callbacks

@@ -29,6 +29,7 @@ from .core import (
     BudgetExceeded,
     ServiceError,
     activity_record,
+    character_advance_revision,
     membership_role,
     require,
 )
@@ -66,7 +67,6 @@ from .shots import (
     MAX_STILL_BYTES,
     SHOT_RATIOS,
     SHOT_RESOLUTIONS,
-    STALE_VERBS,
     shot_create,
     shot_note_create,
     shot_note_reply,

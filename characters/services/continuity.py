@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from .. import imaging, prompts
@@ -28,13 +28,14 @@ from ..models import (
     Generation,
     Panel,
     PanelRevision,
+    ReferenceChange,
     SheetOption,
     ShotNote,
     Stage,
 )
 from ..permissions import Action, Denied
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
@@ -410,8 +411,8 @@ class PanelChange:
 def _apply_panel_images(
     *, option: SheetOption, changes: list[PanelChange], user: AbstractBaseUser | None
 ) -> list[PanelRevision]:
-    """Make each change its panel's new revision; recompose the sheet once and advance the
-    character's reference revision once, however many panels changed."""
+    """Make each change its panel's new revision and recompose the sheet once, however many
+    panels changed. The caller advances the character's reference revision (once)."""
     option = SheetOption.objects.select_related("image", "character__project").get(pk=option.pk)
     character = option.character
     sheet_bytes = asset_read(option.image)
@@ -453,7 +454,6 @@ def _apply_panel_images(
         generation=changes[0].generation if len(changes) == 1 else None,
     )
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
-    Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
     return revisions
 
 
@@ -466,7 +466,7 @@ def _apply_panel_image(
     generation: Generation | None = None,
     reverted_from: PanelRevision | None = None,
 ) -> PanelRevision:
-    """Make `image` the panel's new revision: recompose the sheet, advance the character."""
+    """Make `image` the panel's new revision and recompose the sheet."""
     change = PanelChange(panel, image, instruction, generation, reverted_from)
     return _apply_panel_images(option=panel.sheet, changes=[change], user=user)[0]
 
@@ -489,6 +489,15 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
             status=Annotation.Status.RESOLVED, resolved_by_revision=revision
         )
     character = Character.objects.get(pk=panel.sheet.character_id)
+    instruction = generation.parameters.get("instruction", "")
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"{panel.label} fixed: {instruction}",
+        panel_kind=panel.kind,
+        panel_revision=revision,
+    )
     activity_record(
         project=character.project,
         actor=user,
@@ -688,7 +697,15 @@ def _apply_edits(
         Annotation.objects.filter(pk__in=edit.parameters.get("annotations") or []).exclude(
             status=Annotation.Status.DISMISSED
         ).update(status=Annotation.Status.RESOLVED, resolved_by_revision=revision)
-    character.refresh_from_db(fields=["reference_revision"])
+    labels = ", ".join(c.panel.label for c in changes)
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"Fixed everywhere ({labels}): {batch.inspection.prompt}",
+        panel_kind=changes[0].panel.kind if len(changes) == 1 else "",
+        panel_revision=revisions[0] if len(revisions) == 1 else None,
+    )
     activity_record(
         project=character.project,
         actor=user,
@@ -756,7 +773,14 @@ def panel_revert(
             instruction=f"Reverted to revision {revision.number}",
             reverted_from=revision,
         )
-        character.refresh_from_db(fields=["reference_revision"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.PANEL_REVERT,
+            user=user,
+            summary=f"{panel.label} reverted to revision {revision.number}",
+            panel_kind=panel.kind,
+            panel_revision=new,
+        )
         activity_record(
             project=character.project,
             actor=user,

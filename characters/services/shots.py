@@ -133,10 +133,6 @@ def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
     return render
 
 
-# The reference changes a stale shot is missing, by their Activity verb.
-STALE_VERBS = ("fixed panel", "fixed panels", "reverted panel", "locked sheet", "unlocked sheet")
-
-
 def shot_staleness(shot: Shot) -> list[dict]:
     """For each character whose references moved on since the shot's render, what changed."""
     missing = []
@@ -145,9 +141,7 @@ def shot_staleness(shot: Shot) -> list[dict]:
         if row.reference_revision >= character.reference_revision:
             continue
         changes = [
-            a
-            for a in character.activities.all()
-            if a.verb in STALE_VERBS and int(a.data.get("revision") or 0) > row.reference_revision
+            c for c in character.reference_changes.all() if c.revision > row.reference_revision
         ]
         missing.append(
             {
@@ -164,7 +158,7 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
     require(project=project, user=user, action=Action.GENERATE)
     renders = []
     for shot in Shot.objects.filter(project=project).prefetch_related(
-        "cast__character__activities"
+        "cast__character__reference_changes"
     ):
         if shot_staleness(shot):
             try:

@@ -26,7 +26,6 @@ from ..models import (
     ShotRender,
 )
 from ..permissions import Action
-from .casting import TYPICAL_SECONDS
 from .common import login_required, project_access
 
 SHOTS_CHANGED = "shots-changed"
@@ -40,10 +39,7 @@ def shots_queryset(project):
             Prefetch(
                 "cast",
                 queryset=ShotCharacter.objects.select_related("character").prefetch_related(
-                    Prefetch(
-                        "character__activities",
-                        queryset=Activity.objects.filter(verb__in=services.STALE_VERBS),
-                    )
+                    "character__reference_changes"
                 ),
             ),
             Prefetch("renders", queryset=ShotRender.objects.select_related("generation", "video")),
@@ -70,7 +66,6 @@ def _context(access, **extra) -> dict:
         "ready_characters": ready,
         "ratios": services.SHOT_RATIOS,
         "resolutions": services.SHOT_RESOLUTIONS,
-        "typical_seconds": TYPICAL_SECONDS,
         "changes_token": changes_token(project),
         **extra,
     }
@@ -219,7 +214,6 @@ def shot_context(access, shot: Shot, **extra) -> dict:
         "note_rows": rows,
         "compare": compare,
         "changes_token": changes_token(access.project),
-        "typical_seconds": TYPICAL_SECONDS,
         **extra,
     }
 

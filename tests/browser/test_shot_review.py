@@ -134,7 +134,7 @@ def test_note_trace_fix_everywhere_verify_and_revert(page, login, shot, owner, r
     note_item.get_by_role("button", name="Fix everywhere").click()
     # The shot goes stale on its own page, with no reload (the change check tells the page).
     page.evaluate("window.__sameDocument = true")
-    expect(page.locator("#stale-note")).to_contain_text("fixed panels", timeout=45_000)
+    expect(page.locator("#stale-note")).to_contain_text("Fixed everywhere", timeout=45_000)
     assert page.evaluate("window.__sameDocument") is True
     expect(note_item).to_contain_text("Fixed at the source")
     batch = FixBatch.objects.get()

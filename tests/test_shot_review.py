@@ -12,6 +12,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from characters import prompts, services
+from characters.access import Access
 from characters.generators.base import GenerationRequest, InspectSpec, ReferenceImage
 from characters.generators.gemini import GeminiGenerator
 from characters.generators.offline_portrait import encode_png, read_record
@@ -200,22 +201,23 @@ class TestShotNotes:
         note.refresh_from_db()
         assert note.status == "reopened"
 
-    def test_a_viewer_may_not_note_but_a_guest_with_a_comment_link_may(self, shot, member):
+    def test_a_viewer_may_not_note_but_a_guest_with_a_comment_link_may(
+        self, shot, member, share_link
+    ):
         with pytest.raises(Denied):
             note_on(shot, member("viewer"))
+        comment_link, _ = share_link("comment")
+        guest = Access.of_guest(project=shot.project, link=comment_link, guest_name="Dana")
         note = services.shot_note_create(
-            shot=shot,
-            user=None,
-            body="Earbud at the turn",
-            timecode=1.0,
-            guest_name="Dana (client)",
-            can_annotate=True,
+            shot=shot, access=guest, body="Earbud at the turn", timecode=1.0
         )
-        assert note.guest_name == "Dana (client)" and note.author is None
+        assert note.guest_name == "Dana" and note.author is None
+        activity = Activity.objects.get(verb="noted shot")
+        assert activity.actor is None and activity.actor_name == "Dana (guest)"
+        view_link, _ = share_link("view")
+        viewer = Access.of_guest(project=shot.project, link=view_link, guest_name="V")
         with pytest.raises(Denied):
-            services.shot_note_create(
-                shot=shot, user=None, body="x", timecode=1.0, guest_name="V", can_annotate=False
-            )
+            services.shot_note_create(shot=shot, access=viewer, body="x", timecode=1.0)
 
 
 # --- trace, fix everywhere, dismiss, revert ---------------------------------------------------------
@@ -503,9 +505,13 @@ def test_the_sheet_form_shows_the_prompt_and_what_the_prop_filter_removed(
     character.brief = "Dark brown skin, short black beard, round glasses, holding a coffee cup."
     character.hand_props = "coffee cup"
     character.save()
-    body = owner_client.get(character.get_absolute_url()).content.decode()
-    assert "The prompt that will be sent" in body
-    assert "Dark brown skin, short black beard, round glasses." in body
+    page = owner_client.get(character.get_absolute_url()).content.decode()
+    kept = "Dark brown skin, short black beard, round glasses."
+    assert "The prompt that will be sent" in page and kept not in page  # built on demand
+    body = owner_client.get(
+        character.get_absolute_url() + "?fragment=sheet-preview", headers={"HX-Request": "true"}
+    ).content.decode()
+    assert kept in body
     assert "<q>holding a coffee cup</q>" in body
 
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import imaging, prompts
+from ..access import Access
 from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, ShotSpec
 from ..models import (
     Character,
@@ -18,9 +19,9 @@ from ..models import (
     ShotRender,
     Stage,
 )
-from ..permissions import Action, Denied
+from ..permissions import Action
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, access_for, activity_record, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
 from .team import notify_mentions
@@ -177,37 +178,30 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
 MAX_STILL_BYTES = 8 * 1024 * 1024
 
 
-def _note_author(user: AbstractBaseUser | None, guest_name: str) -> dict:
-    if user is not None and user.is_authenticated:
-        return {"author": user, "guest_name": ""}
-    name = (guest_name or "").strip()
-    if not name:
+def _note_author(access: Access) -> dict:
+    if not access.is_guest:
+        return {"author": access.user, "guest_name": ""}
+    if not access.guest_name:
         raise ServiceError("Enter your name so the team knows who wrote this.")
-    return {"author": None, "guest_name": name[:80]}
-
-
-def _may_comment(project: Project, user: AbstractBaseUser | None, can_annotate: bool | None):
-    if can_annotate is None:
-        require(project=project, user=user, action=Action.ANNOTATE)
-    elif not can_annotate:
-        raise Denied("Your access to this project does not allow comments.")
+    return {"author": None, "guest_name": access.guest_name}
 
 
 def shot_note_create(
     *,
     shot: Shot,
-    user: AbstractBaseUser | None,
     body: str,
     timecode: float | None,
     box: tuple[float, float, float, float] | None = None,
     render: ShotRender | None = None,
     still: bytes | None = None,
-    guest_name: str = "",
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> ShotNote:
     """A note pinned to a timecode of a render, optionally with a box on that frame (0-1) and
-    the frame itself as a still (checked through the guarded image path before it is kept)."""
-    _may_comment(shot.project, user, can_annotate)
+    the frame itself as a still (checked through the guarded image path before it is kept).
+    A member passes `user`; a view passes the request's `access` (members and guests alike)."""
+    access = access_for(project=shot.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write what you see at this moment of the shot.")
@@ -235,7 +229,7 @@ def shot_note_create(
             imaging.inspect_image(still)
         except imaging.ImageRejected as exc:
             raise ServiceError(f"The frame still could not be kept: {exc}") from exc
-    author = _note_author(user, guest_name)
+    author = _note_author(access)
     with transaction.atomic():
         if still:
             still_asset = asset_store(project=shot.project, data=still, mime="image/png")
@@ -250,8 +244,8 @@ def shot_note_create(
         )
         activity = activity_record(
             project=shot.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=access.actor,
+            actor_name=access.actor_name,
             verb="noted shot",
             target=note,
             shot=shot.number,
@@ -265,19 +259,19 @@ def shot_note_create(
 def shot_note_reply(
     *,
     parent: ShotNote,
-    user: AbstractBaseUser | None,
     body: str,
-    guest_name: str = "",
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> ShotNote:
     shot = parent.shot
-    _may_comment(shot.project, user, can_annotate)
+    access = access_for(project=shot.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write a reply first.")
     if parent.parent_id is not None:
         parent = parent.parent
-    author = _note_author(user, guest_name)
+    author = _note_author(access)
     with transaction.atomic():
         reply = ShotNote.objects.create(
             shot=shot,
@@ -289,8 +283,8 @@ def shot_note_reply(
         )
         activity_record(
             project=shot.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=access.actor,
+            actor_name=access.actor_name,
             verb="replied to shot note",
             target=parent,
             shot=shot.number,

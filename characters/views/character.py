@@ -41,6 +41,7 @@ TEMPLATES = {
     "locked-info": "characters/character/locked_face.html",
     "upscale-status": "characters/character/locked_face.html",
     "sheets": "characters/character/sheets.html",
+    "sheet-preview": "characters/character/sheets.html",
     "sheet-card": "characters/character/sheets.html",
     "continuity": "characters/character/continuity.html",
     "inspection-card": "characters/character/continuity.html",
@@ -94,9 +95,13 @@ def sheets_context(access: Access, character: Character) -> dict:
     return {
         "sheet_options": list(selectors.sheet_options_for(character, panels=False)),
         "sheet_form": SheetForm(),
-        "sheet_preview": sheet_preview(character),
         **continuity_context(access, character),
     }
+
+
+def sheet_preview_context(access: Access, character: Character) -> dict:
+    # Asked for when the form's preview is opened, so a sheet POST pays nothing for it.
+    return {"sheet_preview": sheet_preview(character)}
 
 
 def sheet_preview(character: Character) -> dict:
@@ -140,6 +145,7 @@ FRAGMENTS: dict[str, Callable[[Access, Character], dict]] = {
     "locked-info": locked_info_context,
     "upscale-status": head_context,  # polls every second: the base context is all it reads
     "sheets": sheets_context,
+    "sheet-preview": sheet_preview_context,
     "continuity": continuity_context,
     "brief-form": brief_context,
     "history": history_context,
@@ -266,4 +272,6 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
     fragment = request.GET.get("fragment", "")
     if request.htmx and fragment in FRAGMENTS:
         return respond(request, access, character, fragment)
+    if fragment == "sheet-preview":  # without JS, the preview link opens the page with it
+        return render_page(request, access, character, sheet_preview=sheet_preview(character))
     return render_page(request, access, character)

@@ -281,16 +281,6 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def _author(request: HttpRequest, access) -> dict:
-    if access.is_guest:
-        return {
-            "user": None,
-            "guest_name": access.guest_name,
-            "can_annotate": access.can(Action.ANNOTATE),
-        }
-    return {"user": request.user}
-
-
 def notes_response(request, access, shot: Shot, **extra) -> HttpResponse:
     """The notes block after a change to it, or back to the shot page without htmx."""
     if request.htmx:
@@ -328,7 +318,7 @@ def note_add(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
     try:
         services.shot_note_create(
             shot=shot,
-            **_author(request, access),
+            access=access,
             body=request.POST.get("body", ""),
             timecode=parse_timecode(request.POST.get("at")),
             box=box,
@@ -358,9 +348,7 @@ def note_reply(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -
     note = _note(shot, note_pk)
     error = ""
     try:
-        services.shot_note_reply(
-            parent=note, **_author(request, access), body=request.POST.get("body", "")
-        )
+        services.shot_note_reply(parent=note, access=access, body=request.POST.get("body", ""))
     except services.ServiceError as exc:
         error = str(exc)
     return notes_response(request, access, shot, error=error)

@@ -1,0 +1,132 @@
+"""Deciding at a team's pace: approve and lock ask once, conflicts re-render the stage, and the
+decisions can be taken from Compare and from an option's page (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from characters import services
+from characters.models import Activity, Generation
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(character, name, *args):
+    return reverse(name, args=[character.project.slug, character.slug, *args])
+
+
+@pytest.mark.django_db
+class TestApproveAsksOnce:
+    def test_the_first_press_asks_and_changes_nothing(self, owner_client, character, owner, cast):
+        (candidate,) = cast(character, owner, count=1)
+        response = owner_client.post(url(character, "candidate-approve", candidate.pk), **HTMX)
+        html = response.content.decode()
+        assert f'id="candidate-{candidate.pk}"' in html and "Lock this face?" in html
+        assert 'name="confirm" value="1"' in html and "autofocus" in html
+        character.refresh_from_db()
+        candidate.refresh_from_db()
+        assert character.locked_candidate_id is None and candidate.decision == "pending"
+        assert not Generation.objects.filter(stage="upscale").exists()
+
+    def test_confirming_locks_the_face_and_starts_the_upscale(
+        self, owner_client, character, owner, cast
+    ):
+        (candidate,) = cast(character, owner, count=1)
+        owner_client.post(
+            url(character, "candidate-approve", candidate.pk), {"confirm": "1"}, **HTMX
+        )
+        character.refresh_from_db()
+        assert character.locked_candidate_id == candidate.pk
+        assert Generation.objects.filter(stage="upscale", character=character).count() == 1
+
+    def test_without_js_the_question_is_a_page_and_its_answer_locks(
+        self, owner_client, character, owner, cast
+    ):
+        (candidate,) = cast(character, owner, count=1)
+        target = url(character, "candidate-approve", candidate.pk)
+        compare = url(character, "compare") + f"?c={candidate.pk}"
+        page = owner_client.post(target, {"back": compare}).content.decode()
+        assert "Lock this face?" in page and f'href="{compare}"' in page
+        character.refresh_from_db()
+        assert character.locked_candidate_id is None
+        response = owner_client.post(target, {"confirm": "1", "back": compare})
+        assert response.status_code == 302
+        character.refresh_from_db()
+        assert character.locked_candidate_id == candidate.pk
+
+    def test_a_back_link_to_another_site_is_not_followed(
+        self, owner_client, character, owner, cast
+    ):
+        (candidate,) = cast(character, owner, count=1)
+        page = owner_client.post(
+            url(character, "candidate-approve", candidate.pk), {"back": "https://evil.example/"}
+        ).content.decode()
+        assert "evil.example" not in page
+
+    def test_locking_a_sheet_asks_once_too(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        (option,) = sheets(character, owner, count=1)
+        html = owner_client.post(url(character, "sheet-lock", option.pk), **HTMX).content.decode()
+        assert f'id="sheet-{option.pk}"' in html and "Yes, lock this sheet" in html
+        character.refresh_from_db()
+        assert character.locked_sheet_id is None
+
+
+@pytest.mark.django_db
+class TestConflicts:
+    def test_a_second_tab_approving_sees_the_stage_as_it_is_with_the_reason_on_top(
+        self, owner_client, character, owner, cast, approve
+    ):
+        a, b = cast(character, owner, count=2)
+        approve(a, owner)  # the other tab, a moment ago
+        response = owner_client.post(
+            url(character, "candidate-approve", b.pk), {"confirm": "1"}, **HTMX
+        )
+        html = response.content.decode()
+        assert html.lstrip().startswith('<section id="stage"')
+        assert "already locked" in html and "Locked face" in html
+        assert 'id="stage-badge">Sheet<' in html  # the head, out of band
+        assert html.index('role="alert"') < html.index("Locked face")
+        character.refresh_from_db()
+        assert character.locked_candidate_id == a.pk
+        assert Activity.objects.filter(verb="approved face").count() == 1
+
+    def test_a_second_tab_locking_another_sheet_sees_the_lock(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        a, b = sheets(character, owner, count=2)
+        services.sheet_lock(option=a, user=owner)
+        html = owner_client.post(
+            url(character, "sheet-lock", b.pk), {"confirm": "1"}, **HTMX
+        ).content.decode()
+        assert "locked a moment ago" in html and "Download reference pack" in html
+        assert 'id="stage-badge">Ready<' in html and "Unlock face" not in html
+
+
+@pytest.mark.django_db
+class TestDecideFromEverywhere:
+    def test_compare_offers_approve_to_an_editor_only(
+        self, client, owner_client, character, owner, cast, member
+    ):
+        a, b = cast(character, owner, count=2)
+        compare = url(character, "compare") + f"?c={a.pk}&c={b.pk}"
+        html = owner_client.get(compare).content.decode()
+        assert html.count("Approve &amp; lock") == 2
+        client.force_login(member("reviewer"))
+        assert "Approve" not in client.get(compare).content.decode()
+
+    def test_compare_panels_and_the_option_page_offer_lock(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        a, b = sheets(character, owner, count=2)
+        html = owner_client.get(url(character, "panel-compare")).content.decode()
+        assert "Lock option 1" in html and "Lock option 2" in html
+        html = owner_client.get(url(character, "sheet-option", a.pk)).content.decode()
+        assert "Lock this sheet" in html
+        owner_client.post(url(character, "sheet-lock", b.pk), {"confirm": "1"})
+        character.refresh_from_db()
+        assert character.locked_sheet_id == b.pk
+        html = owner_client.get(url(character, "panel-compare")).content.decode()
+        assert "Lock option" not in html

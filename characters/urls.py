@@ -90,4 +90,5 @@ urlpatterns += [
     ),
     path("notifications/", team.notifications, name="notifications"),
     path("s/<str:token>", sharing.share_open, name="share-open"),
+    path("invite/<str:token>", sharing.invite_open, name="invite-open"),
 ]

@@ -9,6 +9,7 @@
   const viewable = () => cards().filter((c) => c.querySelector("a.full-link"));
   const dialog = () => document.getElementById("fullview");
   let focusedId = null;
+  let shownId = null; // the candidate the full view shows
 
   function mark(card) {
     cards().forEach((c) => c.classList.toggle("focused", c === card));
@@ -50,6 +51,7 @@
     const link = card && card.querySelector("a.full-link");
     const full = dialog();
     if (!link || !full) return false;
+    shownId = card.id;
     const list = viewable();
     const img = full.querySelector("img");
     if (img.getAttribute("src") !== link.href) img.src = link.href;
@@ -133,6 +135,16 @@
     const full = dialog();
     if (full && event.target === full) full.close();
   });
+
+  // Closing the full view leaves the focus on the candidate last shown, not where it opened.
+  const full = dialog();
+  if (full) {
+    full.addEventListener("close", () => {
+      // The dialog has just handed the focus back to where it opened; move it on.
+      const last = shownId && document.getElementById(shownId);
+      if (last) focusCard(last);
+    });
+  }
 })();
 
 // Copy buttons: <button data-copy="#id"> copies that field's value (share and invite links).

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -106,13 +107,16 @@ class Character(models.Model):
         "SheetOption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reference_revision = models.PositiveIntegerField(default=0)
+    # Archived characters leave the board (a section lists them, to restore); nothing is deleted.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "slug"], name="character_slug_per_project")
+            models.UniqueConstraint(fields=["project", "slug"], name="character_slug_per_project"),
+            models.UniqueConstraint("project", Lower("name"), name="character_name_per_project_ci"),
         ]
 
     def __str__(self) -> str:

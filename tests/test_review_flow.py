@@ -130,3 +130,55 @@ class TestDecideFromEverywhere:
         assert character.locked_sheet_id == b.pk
         html = owner_client.get(url(character, "panel-compare")).content.decode()
         assert "Lock option" not in html
+
+
+@pytest.mark.django_db
+class TestCharacters:
+    BOARD = reverse("board", args=["lighthouse"])
+
+    def create(self, client, name):
+        return client.post(self.BOARD, {"new-name": name, "new-brief": "Someone."})
+
+    @pytest.mark.parametrize(
+        "name,slug",
+        [("Алёна Петрова", "alena-petrova"), ("王小明", "wangxiaoming"), ("Ζωή", "zoi")],
+    )
+    def test_names_in_other_scripts_get_readable_slugs(self, owner_client, project, name, slug):
+        response = self.create(owner_client, name)
+        assert response.status_code == 302 and response["Location"] == f"/p/lighthouse/c/{slug}/"
+        assert project.characters.get(slug=slug).name == name
+
+    def test_names_are_unique_per_project_whatever_the_case(
+        self, owner_client, project, character, other_project
+    ):
+        html = self.create(owner_client, "mara QUELL").content.decode()
+        assert "already a character called" in html
+        assert project.characters.filter(name__iexact="mara quell").count() == 1
+        # Another project may have its own Mara Quell.
+        other, _ = other_project
+        assert not services.character_name_taken(project=other, name="Mara Quell")
+
+    def test_archiving_takes_it_off_the_board_and_restoring_brings_it_back(
+        self, owner_client, character
+    ):
+        archive = url(character, "character-archive")
+        response = owner_client.post(archive)
+        assert response.status_code == 302 and response["Location"] == self.BOARD
+        character.refresh_from_db()
+        assert character.archived_at is not None
+        html = owner_client.get(self.BOARD).content.decode()
+        assert 'class="character-tile' not in html and "Archived (1)" in html
+        assert owner_client.get(url(character, "character")).status_code == 200
+        owner_client.post(archive, {"restore": "1"})
+        character.refresh_from_db()
+        assert character.archived_at is None
+        assert (
+            Activity.objects.filter(verb__in=["archived character", "restored character"]).count()
+            == 2
+        )
+
+    def test_a_reviewer_cannot_archive(self, client, character, member):
+        client.force_login(member("reviewer"))
+        assert client.post(url(character, "character-archive")).status_code == 403
+        character.refresh_from_db()
+        assert character.archived_at is None

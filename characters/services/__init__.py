@@ -39,7 +39,9 @@ from .generations import (
 )
 from .projects import (
     BRIEF_FIELDS,
+    character_archive,
     character_create,
+    character_name_taken,
     character_update_brief,
     project_committed_spend,
     project_create,

@@ -182,3 +182,54 @@ class TestCharacters:
         assert client.post(url(character, "character-archive")).status_code == 403
         character.refresh_from_db()
         assert character.archived_at is None
+
+
+@pytest.mark.django_db
+class TestHistorySaysWhatChanged:
+    def test_a_decision_shows_the_candidate_it_was_about(
+        self, owner_client, character, owner, cast
+    ):
+        _, b = cast(character, owner, count=2)
+        owner_client.post(url(character, "candidate-decide", b.pk), {"decision": "shortlist"})
+        entry = Activity.objects.get(verb="shortlisted candidate")
+        assert entry.data["image"] == b.image_id
+        html = owner_client.get(url(character, "character") + "?fragment=history", **HTMX).text
+        thumb = reverse("asset", args=["lighthouse", b.image_id, "thumb"])
+        assert f'class="history-thumb" src="{thumb}"' in html
+
+    def test_an_edited_brief_shows_before_and_after(self, owner_client, character):
+        owner_client.post(
+            url(character, "character-brief"),
+            {
+                "brief": character.brief.replace("short grey hair", "long silver hair"),
+                "distinguishing_marks": character.distinguishing_marks,
+                "hand_props": character.hand_props,
+            },
+        )
+        entry = Activity.objects.get(verb="edited brief")
+        assert list(entry.data["changes"]) == ["brief"]
+        html = owner_client.get(url(character, "character") + "?fragment=history", **HTMX).text
+        assert "<dt>Brief</dt>" in html
+        assert "<del>short grey</del>" in html and "<ins>long silver</ins>" in html
+
+
+@pytest.mark.django_db
+def test_a_revision_caption_labels_the_note_and_the_instruction(
+    owner_client, owner, character, ready, run_inline
+):
+    panel = ready.panels.get(kind="face_closeup")
+    note = services.annotation_create(
+        panel=panel,
+        user=owner,
+        body="Earbud in her left ear",
+        kind="continuity",
+        x=0.6,
+        y=0.4,
+        w=0.1,
+        h=0.1,
+    )
+    run_inline(services.panel_fix_request, annotation=note, user=owner, instruction="Remove it")
+    html = owner_client.get(url(character, "panel", panel.pk)).content.decode()
+    assert "<dt>Note</dt><dd>Earbud in her left ear</dd>" in html
+    assert "<dt>Instruction</dt><dd>Remove it</dd>" in html
+    assert "<dt>Source</dt><dd>as it came off the sheet</dd>" in html and "View large" in html

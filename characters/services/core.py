@@ -56,6 +56,9 @@ def activity_record(
     actor_name: str = "",
     **data: object,
 ) -> Activity:
+    image = getattr(target, "image_id", None)
+    if image and "image" not in data:
+        data["image"] = image  # a candidate or sheet option: the history shows which, as a thumbnail
     return Activity.objects.create(
         project=project,
         character=character,

@@ -111,6 +111,7 @@ def character_update_brief(
     changed = {k: v for k, v in fields.items() if k in BRIEF_FIELDS and getattr(character, k) != v}
     if not changed:
         return character
+    before = {key: getattr(character, key) for key in changed}
     with transaction.atomic():
         for key, value in changed.items():
             setattr(character, key, value)
@@ -122,6 +123,8 @@ def character_update_brief(
             target=character,
             character=character,
             fields=sorted(changed),
+            # what changed, so the history can show it as a before/after diff
+            changes={key: [before[key], changed[key]] for key in sorted(changed)},
         )
     return character
 

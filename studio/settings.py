@@ -163,10 +163,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Mail (invites), through Django's MAILERS. The console backend prints each message to the web
-# process's output, so invites work with no mail server. For real mail set DJANGO_EMAIL_BACKEND
-# to django.core.mail.backends.smtp.EmailBackend and the DJANGO_EMAIL_* variables below.
-EMAIL_BACKEND_PATH = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Mail (invites), through Django's MAILERS. In debug (the default) the console backend prints
+# each message to the web process's output, so invites work with no mail server; with debug off
+# it is SMTP, configured by the DJANGO_EMAIL_* variables below. DJANGO_EMAIL_BACKEND overrides.
+EMAIL_BACKEND_PATH = env(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
 MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH}}
 if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
     MAILERS["default"]["OPTIONS"] = {

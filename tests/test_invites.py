@@ -19,9 +19,8 @@ SETTINGS = reverse("member-add", args=["lighthouse"])
 
 
 def invite_link(html: str) -> str:
-    return re.search(r'id="new-invite-url"[^>]*|value="([^"]+/invite/[^"]+)"', html) and re.search(
-        r'value="(http[^"]+/invite/[^"]+)"', html
-    ).group(1)
+    found = re.search(r'value="(http[^"]+/invite/[^"]+)" id="new-invite-url"', html)
+    return found.group(1) if found else ""
 
 
 @pytest.mark.django_db
@@ -118,3 +117,20 @@ class TestJoining:
         assert 'value="nadia"' in html
         invite.refresh_from_db()
         assert invite.used_at is None and not get_user_model().objects.filter(username="nadia")
+
+
+@pytest.mark.django_db
+def test_when_the_mail_cannot_be_sent_the_invite_stands_and_the_page_says_so(
+    owner_client, project, settings
+):
+    # A real SMTP connection to a loopback port nothing listens on: refused at once.
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": 9, "timeout": 5},
+        }
+    }
+    response = owner_client.post(SETTINGS, {"who": "nadia@example.com", "role": "viewer"})
+    html = response.content.decode()
+    assert "the mail could not be sent" in html and invite_link(html)
+    assert Invite.objects.filter(email="nadia@example.com", used_at__isnull=True).count() == 1

@@ -88,6 +88,7 @@ class TestConflicts:
         assert html.lstrip().startswith('<section id="stage"')
         assert "already locked" in html and "Locked face" in html
         assert 'id="stage-badge">Sheet<' in html  # the head, out of band
+        assert 'id="history"' in html and "approved face" in html  # news to this tab
         assert html.index('role="alert"') < html.index("Locked face")
         character.refresh_from_db()
         assert character.locked_candidate_id == a.pk

@@ -182,8 +182,15 @@ def approve(request: HttpRequest, project_slug: str, character_slug: str, pk: in
             # Usually another tab or person got there first: show the stage as it is now,
             # with the reason on top, rather than this card alone in the stage's place.
             character = selectors.character_for(access.project, character.slug)
+            # The history too: what the other tab did is news here (the poller only reports
+            # other people's changes, and this may be the same person in two tabs).
             return respond(
-                request, access, character, "stage", oob=STAGE_CHANGED, stage_message=str(exc)
+                request,
+                access,
+                character,
+                "stage",
+                oob=(*STAGE_CHANGED, "history"),
+                stage_message=str(exc),
             )
         return card_or_redirect(request, access, character, candidate, error=str(exc))
     if request.htmx:

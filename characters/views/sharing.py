@@ -8,6 +8,8 @@ A wrong token and a wrong password both get the same 404, and failures are rate-
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -37,6 +39,8 @@ from .common import (
     share_grant,
     share_grant_store,
 )
+
+log = logging.getLogger("turnaround.access")
 
 SHARE_FAILURES_ALLOWED = 10
 SHARE_FAILURE_WINDOW = 15 * 60
@@ -131,12 +135,22 @@ def member_add(request: HttpRequest, project_slug: str) -> HttpResponse:
         return _back(project_slug, "#members")
     invite = invited.invite
     url = request.build_absolute_uri(reverse("invite-open", args=[invited.token]))
-    services.invite_send(invite=invite, link=url)
-    messages.success(
-        request,
-        f"Invite sent to {invite.email} as {invite.get_role_display().lower()}. "
-        f"It works once and expires in {services.INVITE_DAYS} days.",
-    )
+    try:
+        services.invite_send(invite=invite, link=url)
+    except (OSError, smtplib.SMTPException) as exc:
+        # The invite stands; only the mail failed. The link below can be sent by hand.
+        log.warning("invite mail to project %s failed: %s", access.project.slug, type(exc).__name__)
+        messages.error(
+            request,
+            f"The invite for {invite.email} is made, but the mail could not be sent "
+            "(check the mail settings). Copy the link below and send it yourself.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Invite sent to {invite.email} as {invite.get_role_display().lower()}. "
+            f"It works once and expires in {services.INVITE_DAYS} days.",
+        )
     response = render(
         request, "characters/settings.html", _settings_context(access, new_invite_url=url)
     )

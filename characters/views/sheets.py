@@ -114,7 +114,8 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
     if request.htmx:
         # On a refusal too: another tab may have locked or unlocked meanwhile, so the head and
         # the face show the state as it is now, with the reason on top of the sheets.
-        return _sheets_fragment(request, access, character, oob=LOCK_CHANGED, sheet_error=error)
+        oob = (*LOCK_CHANGED, "history") if error else LOCK_CHANGED
+        return _sheets_fragment(request, access, character, oob=oob, sheet_error=error)
     if error:
         messages.error(request, error)
     else:

@@ -211,6 +211,7 @@ def test_two_tabs_approving_at_once(page, login, owner, mara):
     expect(other.get_by_role("heading", name=re.compile("Locked face"))).to_be_visible()
     expect(other.locator("#candidate-grid")).to_have_count(0)
     expect(other.locator("#stage-badge")).to_have_text("Sheet")
+    expect(other.locator("#history")).to_contain_text("approved face")
     box = other.locator("#stage").bounding_box()
     assert box["width"] > 500  # the stage, not a card, fills its column
     other.screenshot(path=str(RESULTS / "test_two_tabs_approving_at_once-conflict.png"))

@@ -20,7 +20,7 @@ def rename_duplicates(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("characters", "0003_invite"),
+        ("characters", "0004_invite"),
     ]
 
     operations = [

@@ -1,4 +1,7 @@
-"""Continuity: annotations, rules, inspection, fixes at the source, reverts."""
+"""Continuity: annotations, rules, inspection, fixes at the source, reverts.
+
+Long because the loop is one area: a note, its inspection and its fix share their rows.
+"""
 
 from __future__ import annotations
 

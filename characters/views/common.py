@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from ..access import Access
+from ..access import Access, remember_role
 from ..models import Membership, Project, Role, ShareLink
 
 log = logging.getLogger("turnaround.access")
@@ -126,6 +126,8 @@ def _project_access(request: HttpRequest, slug: str) -> Access:
         if user.is_authenticated and user.is_superuser:
             return Access(project=project, role=Role.OWNER, user=user)
         role = getattr(project, "member_role", None)
+        if user.is_authenticated:
+            remember_role(user, project, role)
         if role:
             return Access(project=project, role=role, user=user)
         grant = share_grant(request, project)

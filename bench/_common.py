@@ -118,12 +118,13 @@ def migrate(env: dict[str, str]) -> None:
 
 
 class Cluster:
-    """`manage.py qcluster` in its own process group, logging to a file in the work folder."""
+    """`manage.py worker` (every lane, or the lanes given) in its own process group, logging
+    to a file in the work folder."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, lanes: tuple[str, ...] = ()):
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", "worker", *[a for n in lanes for a in ("--lane", n)]],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -131,7 +132,16 @@ class Cluster:
             start_new_session=True,
         )
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group: every cluster, worker and the ticker, mid-task."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.log.close()
+
     def stop(self) -> None:
+        if self.log.closed:
+            return
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:

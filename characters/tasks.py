@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django_q.conf import Conf
@@ -147,13 +148,13 @@ def _wait(generation: Generation, generator: object, pending: Pending) -> str:
             except GeneratorError:
                 # A running task cannot always be cancelled; it may still finish and be billed.
                 cancelled = "it could not be cancelled and may still be billed"
-        waited = round((generation.wait_until - generation.created_at).total_seconds() / 60)
+        minutes = max(1, round(settings.TURNAROUND_PROVIDER_WAIT_DEADLINE / 60))
+        waited = f"{minutes} minute{'s' if minutes != 1 else ''}"
         name = getattr(generator, "display", generation.provider)
         status = f" (its task was {pending.status})" if pending.status else ""
         services.generation_fail(
             generation=generation,
-            reason=f"{name} did not finish within {waited} minutes{status}; {cancelled}. "
-            "Try again.",
+            reason=f"{name} did not finish within {waited}{status}; {cancelled}. Try again.",
         )
         return "failed"
     due = services.generation_wait(generation=generation, pending=pending)

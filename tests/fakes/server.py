@@ -166,6 +166,7 @@ class Task:
     status: str = "queued"
     outcome: str = "succeeded"  # or "sensitive", "never"
     video_id: str = ""
+    created: float = field(default_factory=time.monotonic)
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -182,13 +183,16 @@ class QuietServer(ThreadingHTTPServer):
 class FakeProvider:
     """The shared state behind the handler: files, tasks, faults, recorded requests."""
 
-    def __init__(self, *, polls_to_finish: int = 2) -> None:
+    def __init__(self, *, polls_to_finish: int = 2, task_seconds: float | None = None) -> None:
         self.lock = threading.Lock()
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tasks: dict[str, Task] = {}
         self.polls_to_finish = polls_to_finish
+        # When set, a Seedance task takes this long from its creation, however often it is
+        # polled (as the real service does), instead of finishing after polls_to_finish polls.
+        self.task_seconds = task_seconds
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
@@ -205,6 +209,7 @@ class FakeProvider:
             self.requests.clear()
             self.faults.clear()
             self.tasks.clear()
+            self.task_seconds = None
 
     def take_fault(self, route: str) -> Fault | None:
         with self.lock:
@@ -863,7 +868,15 @@ class Handler(BaseHTTPRequestHandler):
                 route, 404, f"The specified task {task_id} is not found.", "ResourceNotFound"
             )
             return
-        if task.status in ("queued", "running"):
+        seconds = self.fake.task_seconds
+        if task.status in ("queued", "running") and seconds is not None:
+            task.polls += 1
+            elapsed = time.monotonic() - task.created
+            if elapsed >= seconds and task.outcome != "never":
+                task.status = "failed" if task.outcome == "sensitive" else "succeeded"
+            elif elapsed >= min(1.0, seconds / 10):
+                task.status = "running"
+        elif task.status in ("queued", "running"):
             task.polls += 1
             if task.outcome == "never":
                 task.status = "running"

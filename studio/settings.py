@@ -303,9 +303,14 @@ TURNAROUND_LANES: dict[str, dict] = {
     "video": {
         "stages": ["shot"],
         "workers": int(env("TURNAROUND_VIDEO_WORKERS", "2")),
-        # A task here submits or checks; the longest is downloading a finished video.
-        "timeout": int(env("TURNAROUND_VIDEO_TASK_TIMEOUT", "360")),
-        "retry": int(env("TURNAROUND_VIDEO_TASK_RETRY", "420")),
+        # A task here submits or checks; the longest is downloading a finished video. A short
+        # timeout is also how soon a check lost with a killed worker is handed out again.
+        "timeout": int(env("TURNAROUND_VIDEO_TASK_TIMEOUT", "120")),
+        "retry": int(env("TURNAROUND_VIDEO_TASK_RETRY", "180")),
+        # Checks can wait a little: the broker is polled less, and on a machine shared with
+        # the other lanes their workers run at a lower CPU priority (nice).
+        "poll": float(env("TURNAROUND_VIDEO_QUEUE_POLL", "0.5")),
+        "nice": int(env("TURNAROUND_VIDEO_NICE", "10")),
     },
 }
 # Waiting at a task-based provider: the first check comes after the provider's own hint

@@ -214,7 +214,7 @@ def generation_checks_due(*, now: datetime | None = None) -> list[tuple[int, str
 
 
 # A dispatched check that never ran (its task lost with a dead worker) is sent again after this.
-CHECK_LEASE = 60
+CHECK_LEASE = 30
 CHECK_BATCH = 500
 
 

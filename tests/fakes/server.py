@@ -192,7 +192,7 @@ class FakeProvider:
         self.polls_to_finish = polls_to_finish
         # When set, a Seedance task takes this long from its creation, however often it is
         # polled (as the real service does), instead of finishing after polls_to_finish polls.
-        self.task_seconds = task_seconds
+        self.task_seconds = self.default_task_seconds = task_seconds
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
@@ -209,7 +209,7 @@ class FakeProvider:
             self.requests.clear()
             self.faults.clear()
             self.tasks.clear()
-            self.task_seconds = None
+            self.task_seconds = self.default_task_seconds
 
     def take_fault(self, route: str) -> Fault | None:
         with self.lock:
@@ -968,8 +968,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--task-seconds",
+        type=float,
+        default=None,
+        help="each Seedance task takes this long (default: done on the third poll)",
+    )
     args = parser.parse_args()
-    fake = FakeProvider()
+    fake = FakeProvider(task_seconds=args.task_seconds)
     base = fake.start(args.host, args.port)
     hostport = base.split("//", 1)[1]
     print(f"Fake providers on {base}")

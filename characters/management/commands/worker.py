@@ -5,8 +5,8 @@ Each lane (settings.TURNAROUND_LANES) is its own queue with its own worker proce
 4K sheets never hold the workers casting needs, and shots never hold either. The clusters are
 forked from this process with the lane's queue name and sizes; this process then runs the
 ticker: every TURNAROUND_CHECK_TICK seconds it sends each due provider check to its lane, and
-every minute it runs the requeue job (so delivery holds even where django-q2's own scheduler
-does not run for this queue name). Several `worker` processes may run at once, on one machine
+every 15 s it runs the requeue job (so delivery holds even where django-q2's own scheduler
+does not run for this queue name, and a check lost with a killed worker comes back soon). Several `worker` processes may run at once, on one machine
 or many: checks and claims are conditional UPDATEs, so each is handed out once.
 
     python manage.py worker                      # every lane
@@ -25,7 +25,7 @@ from django.db import close_old_connections, connections
 
 log = logging.getLogger(__name__)
 
-REQUEUE_EVERY = 60.0
+REQUEUE_EVERY = 15.0
 
 
 class Command(BaseCommand):
@@ -55,7 +55,15 @@ class Command(BaseCommand):
         lanes = lane or list(settings.TURNAROUND_LANES)
         saved = {
             name: getattr(Conf, name)
-            for name in ("CLUSTER_NAME", "WORKERS", "BULK", "TIMEOUT", "RETRY", "QUEUE_LIMIT")
+            for name in (
+                "CLUSTER_NAME",
+                "WORKERS",
+                "BULK",
+                "TIMEOUT",
+                "RETRY",
+                "QUEUE_LIMIT",
+                "POLL",
+            )
         }
         # Every lane's queue derives from the base name; the forked clusters keep it.
         Conf.TURNAROUND_BASE_QUEUE = Conf.CLUSTER_NAME
@@ -73,11 +81,14 @@ class Command(BaseCommand):
                 Conf.QUEUE_LIMIT = workers  # take no more than can start: others may be free
                 Conf.TIMEOUT = int(config.get("timeout", saved["TIMEOUT"] or 900))
                 Conf.RETRY = int(config.get("retry", saved["RETRY"]))
+                Conf.POLL = float(config.get("poll", saved["POLL"]))
                 if Conf.TIMEOUT >= Conf.RETRY:
                     raise CommandError(f"lane {name}: the task timeout must stay below retry")
                 cluster = Cluster()
                 cluster.start()
                 clusters.append(cluster)
+                if config.get("nice"):
+                    _renice(cluster.sentinel.pid, int(config["nice"]))
                 self.stdout.write(
                     f"lane {name}: queue {Conf.CLUSTER_NAME}, {workers} workers, "
                     f"timeout {Conf.TIMEOUT} s"
@@ -118,3 +129,21 @@ class Command(BaseCommand):
                     log.exception("could not send due checks")
                     connections.close_all()
             time.sleep(interval)
+
+
+def _renice(pid: int, increment: int) -> None:
+    """Lower a lane's CPU priority: its sentinel and the processes it has forked (workers it
+    forks later inherit the sentinel's)."""
+    import os
+
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass  # not Linux: the sentinel alone
+    for each in pids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, each, os.getpriority(os.PRIO_PROCESS, each) + increment)
+        except OSError:
+            log.warning("could not lower the priority of process %s", each)

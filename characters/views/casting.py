@@ -96,6 +96,27 @@ def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
     )
 
 
+def unchanged_for_member(
+    request: HttpRequest, model: type, project_slug: str, pk: int, character_slug: str = ""
+) -> bool:
+    """A member's poll of a pending card whose status has not moved: answered (204) from one
+    statement, before the project is even loaded. Anyone else, and any change, takes the
+    ordinary path (access, 404, the card)."""
+    seen = request.GET.get("seen")
+    if not (request.htmx and request.GET.get("poll") == "1" and seen):
+        return False
+    if not request.user.is_authenticated:
+        return False
+    status = selectors.member_poll_status(
+        model=model,
+        user_id=request.user.pk,
+        project_slug=project_slug,
+        pk=pk,
+        character_slug=character_slug,
+    )
+    return status == seen and status not in Generation.FINAL
+
+
 # Fragments that poll: rendered from card_context, not the whole page's context.
 LEAN_FRAGMENTS = {"upscale-status"}
 
@@ -182,6 +203,8 @@ def candidate(
 ) -> HttpResponse:
     """One candidate card. Pending cards poll this: while nothing changed it answers 204 (htmx
     keeps the card, the browser ticks its elapsed time), so a poll costs a status check."""
+    if unchanged_for_member(request, CastingCandidate, project_slug, pk, character_slug):
+        return HttpResponse(status=204)
     access = project_access(request, project_slug)
     status = polled_status(CastingCandidate, access, character_slug, pk)
     if unchanged_since_last_poll(request, status):

@@ -18,6 +18,7 @@ from .casting import (
     card_context,
     character_context,
     polled_status,
+    unchanged_for_member,
     unchanged_since_last_poll,
 )
 from .common import announces_change, login_required, project_access
@@ -66,6 +67,8 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @require_GET
 def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
     """One sheet option: the polled card (htmx) or its own page with every panel and its box."""
+    if unchanged_for_member(request, SheetOption, project_slug, pk, character_slug):
+        return HttpResponse(status=204)
     access = project_access(request, project_slug)
     status = polled_status(SheetOption, access, character_slug, pk)
     if unchanged_since_last_poll(request, status):

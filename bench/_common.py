@@ -165,3 +165,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bench_line(name: str, value: float, unit: str, op: str, goal: float) -> str:
+    """The machine-readable figure every bench prints last:
+    `BENCH <name> <value> <unit> goal <op> <number> <ok|missed>`."""
+    ok = {"<=": value <= goal, "<": value < goal, "==": value == goal, ">=": value >= goal}[op]
+    return f"BENCH {name} {value:.2f} {unit} goal {op} {goal:g} {'ok' if ok else 'missed'}"

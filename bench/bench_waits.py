@@ -47,7 +47,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import Cluster, clean_env, free_port, machine, sqlite_url  # noqa: E402
+from bench._common import (  # noqa: E402
+    Cluster,
+    bench_line,
+    clean_env,
+    free_port,
+    machine,
+    sqlite_url,
+)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--shots", type=int, default=24)
@@ -97,11 +104,6 @@ from django_q.conf import Conf  # noqa: E402
 
 from characters import services  # noqa: E402
 from characters.models import Character, Generation, Shot  # noqa: E402
-
-
-def bench_line(name: str, value: float, unit: str, op: str, goal: float) -> str:
-    ok = {"<=": value <= goal, "<": value < goal, "==": value == goal}[op]
-    return f"BENCH {name} {value:.2f} {unit} goal {op} {goal:g} {'ok' if ok else 'missed'}"
 
 
 def admin(path: str, payload: dict | None = None) -> object:

@@ -8,12 +8,14 @@ enqueued, and the test plays the worker by calling the task with the id it was g
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.conf import Conf
-from django_q.models import OrmQ
+from django_q.signals import pre_enqueue
 
 from characters import services, tasks
 from characters.generators.base import Pending
@@ -31,13 +33,20 @@ def seedance(fake, settings):
 
 @pytest.fixture
 def queued(monkeypatch):
-    """Tasks go to the ORM broker (a real queue in the test database), not inline."""
+    """Tasks go to the real broker (ORM or Redis) on a queue of this test's own, not inline;
+    returns the queue each enqueued task went to, in order. The queues are emptied after."""
     monkeypatch.setattr(Conf, "SYNC", False)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", f"turnaround-test-{uuid.uuid4().hex[:8]}")
+    sent: list[str] = []
 
-    def keys() -> list[str]:
-        return [task.key for task in OrmQ.objects.order_by("id")]
+    def record(sender, task, **kwargs):
+        sent.append(task.get("cluster") or Conf.CLUSTER_NAME)
 
-    return keys
+    pre_enqueue.connect(record, dispatch_uid="test-waits-queued")
+    yield lambda: list(sent)
+    pre_enqueue.disconnect(dispatch_uid="test-waits-queued")
+    for queue in set(sent):
+        get_broker(queue).purge_queue()
 
 
 def _shot(character, owner, django_capture_on_commit_callbacks) -> Generation:

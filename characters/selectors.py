@@ -11,6 +11,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from .generators import routing
 from .models import (
     Activity,
     Annotation,
@@ -89,6 +90,13 @@ def character_history(character: Character, limit: int = 30) -> QuerySet[Activit
     return Activity.objects.filter(character=character).select_related("actor")[:limit]
 
 
+def character_history_by_slug(project: Project, slug: str, limit: int = 30) -> QuerySet[Activity]:
+    """The same history, found by the character's slug within its project (one query)."""
+    return Activity.objects.filter(project=project, character__slug=slug).select_related("actor")[
+        :limit
+    ]
+
+
 def spend_by_stage(character: Character) -> list[dict]:
     return list(
         Generation.objects.filter(character=character, cost_usd__isnull=False)
@@ -102,14 +110,19 @@ def prefetch_votes() -> Prefetch:
     return Prefetch("votes", queryset=Vote.objects.select_related("user").order_by("created_at"))
 
 
-def sheet_options_for(character: Character) -> QuerySet[SheetOption]:
-    return (
+def sheet_options_for(character: Character, *, panels: bool = True) -> QuerySet[SheetOption]:
+    """The character's sheet options; `panels=False` for their cards, which show no panel."""
+    options = (
         SheetOption.objects.filter(character=character)
         .select_related("generation", "image", "locked_by")
-        .prefetch_related(Prefetch("panels", queryset=Panel.objects.select_related("preview")))
         .prefetch_related(prefetch_votes())
         .order_by("index", "id")
     )
+    if panels:
+        options = options.prefetch_related(
+            Prefetch("panels", queryset=Panel.objects.select_related("preview"))
+        )
+    return options
 
 
 def sheet_option_for(character: Character, pk: int) -> SheetOption:
@@ -234,3 +247,16 @@ def member_poll_status(
         cursor.execute(_poll_sql(model), params)
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def stage_routes() -> list[dict]:
+    """Each stage, the provider settings route it to, and the one that will serve it (offline
+    where that provider has no key): the settings page's routing table."""
+    return [
+        {
+            "stage": stage,
+            "configured": routing.configured_provider(stage),
+            "provider": routing.provider_for(stage),
+        }
+        for stage in routing.STAGES
+    ]

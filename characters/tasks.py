@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django_q.conf import Conf
@@ -234,8 +235,6 @@ def _drop_connection() -> None:
 
 def _remove_written() -> None:
     """Delete files this attempt wrote: their rows were rolled back, so nothing points at them."""
-    from django.core.files.storage import default_storage
-
     for name in written_files():
         try:
             default_storage.delete(name)

@@ -10,7 +10,6 @@ from .continuity import (
     annotation_create,
     annotation_reply,
     annotation_set_status,
-    current_items_by_panel,
     inspect_start,
     inspection_apply,
     panel_fix_apply,
@@ -25,6 +24,7 @@ from .core import (
     BudgetExceeded,
     ServiceError,
     activity_record,
+    character_advance_revision,
     membership_role,
     require,
 )
@@ -40,6 +40,7 @@ from .generations import (
     generation_requeue_stuck,
     generation_retry,
     generation_wait,
+    keep_result,
     lane_for,
     lane_queue,
 )

@@ -1,15 +1,25 @@
-"""Continuity: annotations, rules, inspection, fixes at the source, reverts."""
+"""Continuity: annotations, rules, inspection, fixes at the source, reverts.
+
+Long because the loop is one area: a note, its inspection and its fix share their rows.
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 
 from .. import imaging, prompts
+from ..access import Access
 
 # --- continuity: annotations and rules ---------------------------------------------------------
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import (
+    EditSpec,
+    GenerationRequest,
+    GenerationResult,
+    InspectSpec,
+    ReferenceImage,
+)
 from ..models import (
     Annotation,
     Asset,
@@ -18,12 +28,19 @@ from ..models import (
     Generation,
     Panel,
     PanelRevision,
+    ReferenceChange,
     SheetOption,
     Stage,
 )
-from ..permissions import Action, Denied
+from ..permissions import Action
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import (
+    ServiceError,
+    access_for,
+    activity_record,
+    character_advance_revision,
+    require,
+)
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
@@ -39,35 +56,55 @@ def _validate_region(x: float, y: float, w: float, h: float) -> None:
         raise ServiceError("The box must lie inside the panel.")
 
 
-def _author_fields(user: AbstractBaseUser | None, guest_name: str) -> dict:
-    if user is not None and user.is_authenticated:
-        return {"author": user, "guest_name": ""}
-    name = (guest_name or "").strip()
-    if not name:
+def _author_fields(access: Access) -> dict:
+    if not access.is_guest:
+        return {"author": access.user, "guest_name": ""}
+    if not access.guest_name:
         raise ServiceError("Enter your name so the team knows who wrote this.")
-    return {"author": None, "guest_name": name[:80]}
+    return {"author": None, "guest_name": access.guest_name}
 
 
 def annotation_create(
     *,
     panel: Panel,
-    user: AbstractBaseUser | None,
     body: str,
     x: float,
     y: float,
     w: float,
     h: float,
     kind: str = "note",
-    guest_name: str = "",
-    found_by_inspection: bool = False,
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> Annotation:
-    """A box drawn on a panel with a comment, tied to the panel revision it was drawn on."""
+    """A box drawn on a panel with a comment, tied to the panel revision it was drawn on.
+    A member passes `user`; a view passes the request's `access` (members and guests alike)."""
     character = panel.sheet.character
-    if can_annotate is None:
-        require(project=character.project, user=user, action=Action.ANNOTATE)
-    elif not can_annotate:
-        raise Denied("Your access to this project does not allow comments.")
+    access = access_for(project=character.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
+    return _annotation_add(
+        panel=panel,
+        body=body,
+        region=(x, y, w, h),
+        kind=kind,
+        author=_author_fields(access),
+        actor=access.actor,
+        actor_name=access.actor_name,
+    )
+
+
+def _annotation_add(
+    *,
+    panel: Panel,
+    body: str,
+    region: tuple[float, float, float, float],
+    kind: str,
+    author: dict,
+    actor: AbstractBaseUser | None,
+    actor_name: str,
+    found_by_inspection: bool = False,
+) -> Annotation:
+    character = panel.sheet.character
+    x, y, w, h = region
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write what is wrong or worth noting in the box.")
@@ -76,11 +113,6 @@ def annotation_create(
     if kind not in Annotation.Kind.values:
         raise ServiceError("Choose note or continuity error.")
     _validate_region(x, y, w, h)
-    author = (
-        _author_fields(user, guest_name)
-        if not found_by_inspection
-        else {"author": None, "guest_name": "Inspection"}
-    )
     with transaction.atomic():
         annotation = Annotation.objects.create(
             panel=panel,
@@ -96,8 +128,8 @@ def annotation_create(
         )
         activity = activity_record(
             project=character.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=actor,
+            actor_name=actor_name,
             verb="flagged continuity error"
             if kind == Annotation.Kind.CONTINUITY
             else "annotated panel",
@@ -113,22 +145,19 @@ def annotation_create(
 def annotation_reply(
     *,
     parent: Annotation,
-    user: AbstractBaseUser | None,
     body: str,
-    guest_name: str = "",
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> Annotation:
     character = parent.panel.sheet.character
-    if can_annotate is None:
-        require(project=character.project, user=user, action=Action.ANNOTATE)
-    elif not can_annotate:
-        raise Denied("Your access to this project does not allow comments.")
+    access = access_for(project=character.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write a reply first.")
     if parent.parent_id is not None:
         parent = parent.parent  # replies thread under the annotation, one level deep
-    author = _author_fields(user, guest_name)
+    author = _author_fields(access)
     with transaction.atomic():
         reply = Annotation.objects.create(
             panel=parent.panel,
@@ -140,8 +169,8 @@ def annotation_reply(
         )
         activity = activity_record(
             project=character.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=access.actor,
+            actor_name=access.actor_name,
             verb="replied",
             target=parent,
             character=character,
@@ -278,17 +307,15 @@ def inspection_apply(*, generation: Generation, findings: list[dict]) -> list[An
             continue
         reason = str(finding.get("reason") or "Found by inspection.")[:1000]
         created.append(
-            annotation_create(
+            _annotation_add(
                 panel=panel,
-                user=None,
                 body=f"{reason}\n(Seen in a shot: {generation.prompt})",
-                x=x,
-                y=y,
-                w=w,
-                h=h,
+                region=(x, y, w, h),
                 kind=Annotation.Kind.CONTINUITY,
+                author={"author": None, "guest_name": "Inspection"},
+                actor=None,
+                actor_name="Inspection",
                 found_by_inspection=True,
-                can_annotate=True,
             )
         )
     return created
@@ -346,8 +373,6 @@ def panel_fix_request(
                 "instruction": text,
                 "preset": option.preset,
                 "rules": rules,
-                "subject": option.generation.parameters.get("subject", ""),
-                "face_seed": option.generation.parameters.get("face_seed"),
             },
             reference_ids=[f"panel:{panel.pk}", f"asset:{character.locked_candidate.image_4k_id}"],
         )
@@ -404,7 +429,6 @@ def _apply_panel_image(
     )
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
-    Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
     return revision
 
 
@@ -425,6 +449,15 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
             status=Annotation.Status.RESOLVED, resolved_by_revision=revision
         )
     character = Character.objects.get(pk=panel.sheet.character_id)
+    instruction = generation.parameters.get("instruction", "")
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"{panel.label} fixed: {instruction}",
+        panel_kind=panel.kind,
+        panel_revision=revision,
+    )
     activity_record(
         project=character.project,
         actor=user,
@@ -460,7 +493,14 @@ def panel_revert(
             instruction=f"Reverted to revision {revision.number}",
             reverted_from=revision,
         )
-        character.refresh_from_db(fields=["reference_revision"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.PANEL_REVERT,
+            user=user,
+            summary=f"{panel.label} reverted to revision {revision.number}",
+            panel_kind=panel.kind,
+            panel_revision=new,
+        )
         activity_record(
             project=character.project,
             actor=user,
@@ -473,26 +513,6 @@ def panel_revert(
             number=new.number,
         )
     return new
-
-
-def current_items_by_panel(option: SheetOption) -> dict[str, list[dict]]:
-    """What the offline generator recorded on each panel, as it is now (fixes included)."""
-    from ..generators.offline_sheet import items_by_panel
-
-    grouped = items_by_panel(option.generation.response_metadata.get("items", []))
-    for panel in option.panels.select_related("current_revision__generation"):
-        revision = panel.current_revision
-        if revision is None:
-            continue
-        source = revision
-        while source.generation_id is None and source.reverted_from_id is not None:
-            source = source.reverted_from
-        if source.generation_id is not None:
-            items = source.generation.response_metadata.get("items", [])
-            grouped[panel.kind] = [{"name": i["name"], "box": i["box"]} for i in items]
-        elif source.number == 1:
-            continue  # back to the original: the sheet's own record holds
-    return grouped
 
 
 # --- stage handler: build the request, keep the result ---------------------------------------
@@ -508,10 +528,7 @@ def inspect_request(generation: Generation) -> GenerationRequest:
         prompt=generation.prompt,
         references=tuple(panel_reference(p) for p in panels),
         seed=generation.seed,
-        options={
-            "panels": [p.kind for p in panels],
-            "items_by_panel": current_items_by_panel(option),
-        },
+        spec=InspectSpec(panels=tuple(p.kind for p in panels)),
     )
 
 
@@ -522,8 +539,6 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
-    from ..generators.offline_sheet import accessory_names
-
     panel = Panel.objects.select_related(
         "crop",
         "sheet__image",
@@ -540,14 +555,12 @@ def edit_request(generation: Generation) -> GenerationRequest:
             ReferenceImage(asset_read(face), face.mime, "face"),
         ),
         seed=generation.seed,
-        options={
-            "panel": panel.kind,
-            "preset": params.get("preset"),
-            "remove": accessory_names(params.get("instruction", "")),
-            "subject": params.get("subject", ""),
-            "face_seed": params.get("face_seed"),
-            "rules": params.get("rules", []),
-        },
+        spec=EditSpec(
+            panel=panel.kind,
+            preset=params.get("preset") or "",
+            instruction=params.get("instruction", ""),
+            rules=tuple(params.get("rules", ())),
+        ),
     )
 
 

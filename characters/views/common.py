@@ -9,60 +9,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property, wraps
+from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from django_htmx.http import trigger_client_event
 
-from ..models import Activity, Membership, Project, Role, ShareLink
-from ..permissions import Action, Denied, role_allows
+from ..access import Access
+from ..models import Membership, Project, Role, ShareLink
 
 log = logging.getLogger("turnaround.access")
 
 SHARE_SESSION_KEY = "turnaround_shares"
 SHARE_SALT = "turnaround.share-grant"
-
-
-@dataclass(frozen=True)
-class Access:
-    project: Project
-    role: str | None
-    share: str | None = None  # a guest's link permission: "view" or "comment"
-    guest_name: str = ""
-    link: ShareLink | None = None
-
-    @property
-    def is_guest(self) -> bool:
-        return self.role is None and self.share is not None
-
-    def can(self, action: Action | str) -> bool:
-        action = Action(action)
-        if self.role is not None:
-            return role_allows(self.role, action)
-        if self.share is None:
-            return False
-        if action == Action.VIEW:
-            return True
-        if action == Action.ANNOTATE:
-            return self.share == ShareLink.Permission.COMMENT
-        if action == Action.SEE_COSTS:
-            return self.project.show_costs_to_guests
-        return False
-
-    def require(self, action: Action) -> None:
-        if not self.can(action):
-            raise Denied("Your role on this project does not allow that.")
-
-    @cached_property
-    def perms(self) -> dict[str, bool]:
-        # Templates read access.perms.<action> many times per page (once per card): work it
-        # out once per request. cached_property writes to __dict__, so a frozen dataclass is fine.
-        return {a.value: self.can(a) for a in Action}
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -134,6 +95,15 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def project_access(request: HttpRequest, slug: str) -> Access:
     """The project and what this request may do there, in one query for a member (two for a
     guest). Anyone else gets a 404, never a 403: another project's existence is not revealed."""
+    cached = getattr(request, "_turnaround_access", None)
+    if cached is not None and cached.project.slug == slug:
+        return cached  # worked out once per request (announces_change and the view both ask)
+    access = _project_access(request, slug)
+    request._turnaround_access = access
+    return access
+
+
+def _project_access(request: HttpRequest, slug: str) -> Access:
     user = request.user
     projects = Project.objects.filter(slug=slug)
     if user.is_authenticated and not user.is_superuser:
@@ -145,44 +115,17 @@ def project_access(request: HttpRequest, slug: str) -> Access:
     project = projects.first()
     if project is not None:
         if user.is_authenticated and user.is_superuser:
-            return Access(project=project, role=Role.OWNER)
+            return Access(project=project, role=Role.OWNER, user=user)
         role = getattr(project, "member_role", None)
         if role:
-            return Access(project=project, role=role)
+            return Access(project=project, role=role, user=user)
         grant = share_grant(request, project)
         if grant is not None:
             link, name = grant
-            return Access(
-                project=project, role=None, share=link.permission, guest_name=name, link=link
-            )
+            return Access.of_guest(project=project, link=link, guest_name=name)
     log_refusal(request, "no access to project")
     raise Http404("No such project.")
 
 
+# The one event of the character page: someone else changed the character (see views/team.py).
 CHANGED = "character-changed"
-
-
-def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """After an htmx POST, tell the page the character changed so its header and history
-    fragments (which listen for `character-changed from:body`) refresh themselves."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        # Every state change records an Activity, so a new one is what "changed" means here; a
-        # refused or invalid request announces nothing.
-        before = _latest_activity_id()
-        response = view(request, *args, **kwargs)
-        if (
-            request.method == "POST"
-            and request.htmx
-            and response.status_code == 200
-            and _latest_activity_id() != before
-        ):
-            trigger_client_event(response, CHANGED)
-        return response
-
-    return wrapped
-
-
-def _latest_activity_id() -> int:
-    return Activity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

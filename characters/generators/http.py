@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import certifi
 import httpx
 from django.conf import settings
 
@@ -58,8 +59,6 @@ Sleep = Callable[[float], None]
 def tls_context() -> ssl.SSLContext:
     """One verifying TLS context per process, shared by every client: building one loads the
     CA bundle (~0.2 s of CPU), which every generation and every provider check would pay."""
-    import certifi
-
     return ssl.create_default_context(cafile=certifi.where())
 
 

@@ -239,25 +239,24 @@ def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
     )
 
 
-def unchanged_for_member(
+def member_polled_status(
     request: HttpRequest, model: type, project_slug: str, pk: int, character_slug: str = ""
-) -> bool:
-    """A member's poll of a pending card whose status has not moved: answered (204) from one
-    statement, before the project is even loaded. Anyone else, and any change, takes the
-    ordinary path (access, 404, the card)."""
-    seen = request.GET.get("seen")
-    if not (request.htmx and request.GET.get("poll") == "1" and seen):
-        return False
+) -> str | None:
+    """For a member's poll of a card: its generation's status, from one statement, before the
+    project is even loaded, so an unchanged card is a 204 at the cost of that statement. None
+    for anything else (not a poll, a guest, not a member, no such card): the caller then takes
+    the ordinary path, which decides access and 404s."""
+    if not (request.htmx and request.GET.get("poll") == "1" and request.GET.get("seen")):
+        return None
     if not request.user.is_authenticated:
-        return False
-    status = selectors.member_poll_status(
+        return None
+    return selectors.member_poll_status(
         model=model,
         user_id=request.user.pk,
         project_slug=project_slug,
         pk=pk,
         character_slug=character_slug,
     )
-    return status == seen and status not in Generation.FINAL
 
 
 # --- the page ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import services
 from ..models import Character, Shot, ShotCharacter, ShotRender
 from ..permissions import Action
-from .character import unchanged_for_member, unchanged_since_last_poll
+from .character import member_polled_status, unchanged_since_last_poll
 from .common import login_required, project_access
 
 
@@ -100,10 +100,11 @@ def _shot(access, pk: int) -> Shot:
 def shot_card(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
     """One shot's card. A rendering shot polls this for minutes: while its status is the one
     the card shows (`seen`) the answer is 204 and nothing is rendered."""
-    if unchanged_for_member(request, Shot, project_slug, pk):
+    status = member_polled_status(request, Shot, project_slug, pk)
+    if status is not None and unchanged_since_last_poll(request, status):
         return HttpResponse(status=204)
     access = project_access(request, project_slug)
-    if request.htmx and request.GET.get("poll") == "1":
+    if status is None and request.htmx and request.GET.get("poll") == "1":
         status = (
             Shot.objects.filter(project=access.project, pk=pk)
             .values_list("generation__status", flat=True)

@@ -16,12 +16,18 @@ or many: checks and claims are conditional UPDATEs, so each is handed out once.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connections
+from django_q.cluster import Cluster
+from django_q.conf import Conf
+
+from characters import tasks
+from characters.services import lane_queue
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +51,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, lane: list[str] | None, no_ticker: bool, **options) -> None:
-        from django_q.cluster import Cluster
-        from django_q.conf import Conf
-
-        from characters.services import lane_queue
-
         if not settings.SECRET_KEY:  # the clusters sign their tasks with it
             raise CommandError("SECRET_KEY is not set.")
         lanes = lane or list(settings.TURNAROUND_LANES)
@@ -113,8 +114,6 @@ class Command(BaseCommand):
                 cluster.stop()
 
     def _tick(self, clusters: list, stopping: list, *, ticker: bool) -> None:
-        from characters import tasks
-
         interval = float(settings.TURNAROUND_CHECK_TICK)
         next_requeue = time.monotonic() + REQUEUE_EVERY
         while not stopping and all(c.sentinel.is_alive() for c in clusters):
@@ -134,8 +133,6 @@ class Command(BaseCommand):
 def _renice(pid: int, increment: int) -> None:
     """Lower a lane's CPU priority: its sentinel and the processes it has forked (workers it
     forks later inherit the sentinel's)."""
-    import os
-
     pids = [pid]
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:

@@ -107,10 +107,10 @@ def generation_create(
     return generation
 
 
-def enqueue_generation(generation_id: int) -> None:
+def enqueue_generation(generation_id: int, *, stage: str = "") -> None:
     """Hand a generation to its lane's workers now. The task is named by its dotted path, so
     services never import the runner (tasks imports services, not the other way round)."""
-    stage = Generation.objects.values_list("stage", flat=True).get(pk=generation_id)
+    stage = stage or Generation.objects.values_list("stage", flat=True).get(pk=generation_id)
     enqueue_on_lane(
         "characters.tasks.run_generation",
         generation_id,
@@ -121,7 +121,7 @@ def enqueue_generation(generation_id: int) -> None:
 
 
 def generation_enqueue(*, generation: Generation) -> None:
-    transaction.on_commit(lambda: enqueue_generation(generation.pk))
+    transaction.on_commit(lambda: enqueue_generation(generation.pk, stage=generation.stage))
 
 
 def generation_claim(*, generation_id: int) -> Generation | None:

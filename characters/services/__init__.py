@@ -26,10 +26,12 @@ from .core import (
     activity_record,
     character_advance_revision,
     membership_role,
+    recording_activity,
     require,
 )
 from .generations import (
     enqueue_generation,
+    enqueue_generations,
     enqueue_on_lane,
     generation_checks_due,
     generation_claim,
@@ -40,6 +42,7 @@ from .generations import (
     generation_requeue_stuck,
     generation_retry,
     generation_wait,
+    generations_create,
     keep_result,
     lane_for,
     lane_queue,

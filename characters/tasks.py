@@ -48,6 +48,7 @@ class StageHandler:
 
     build: Callable[[Generation], GenerationRequest]
     apply: Callable[[Generation, GenerationResult], None]
+    failed: Callable[[Generation], None] | None = None  # after the generation is marked failed
 
 
 # Every stage and the area that owns it: one table answers "what runs here".
@@ -56,7 +57,7 @@ STAGE_HANDLERS: dict[str, StageHandler] = {
     Stage.UPSCALE: StageHandler(casting.upscale_request, casting.upscale_keep),
     Stage.SHEET: StageHandler(sheets.sheet_request, sheets.sheet_keep),
     Stage.INSPECT: StageHandler(continuity.inspect_request, continuity.inspect_keep),
-    Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep),
+    Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep, continuity.edit_failed),
     Stage.SHOT: StageHandler(shots.shot_request, shots.shot_keep),
 }
 
@@ -96,6 +97,16 @@ def _run(generation_id: int, generators: dict | None = None) -> str:
     if generation is None:
         return "skipped: already running or final"
     handler = STAGE_HANDLERS[generation.stage]
+    outcome = _attempt(generation, handler, checking=checking, generators=generators)
+    if outcome in ("failed", "blocked") and handler.failed is not None:
+        handler.failed(generation)
+    return outcome
+
+
+def _attempt(
+    generation: Generation, handler: StageHandler, *, checking: bool, generators: dict | None
+) -> str:
+    generation_id = generation.pk
     if generators is None:
         generator = get_generator(generation.provider)
     else:  # shared by a batch of checks, closed by it
@@ -250,6 +261,10 @@ def requeue_stuck_generations() -> str:
     enqueue, gave_up = services.generation_requeue_stuck()
     for pk in enqueue:
         services.enqueue_generation(pk)
+    for generation in Generation.objects.filter(pk__in=gave_up):
+        handler = STAGE_HANDLERS[generation.stage]
+        if handler.failed is not None:
+            handler.failed(generation)
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
     dispatch_due_checks()

@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CHROMIUM ?= $(shell command -v chromium chromium-browser 2>/dev/null | head -n1)
 
-.PHONY: run test test-scale test-fast lint bench load install migrate demo clean
+.PHONY: run worker test test-scale test-fast lint bench bench-quick load install migrate demo clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (pyenv install 3.13)."; exit 1; }
@@ -24,6 +24,10 @@ migrate: install
 run: migrate
 	$(PY) manage.py demo
 	$(PY) manage.py serve
+
+# Only the background workers, every lane (LANES="--lane video" for one).
+worker: migrate
+	$(PY) manage.py worker $(LANES)
 
 test: install
 	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
@@ -50,8 +54,13 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Each bench ends with `BENCH <name> <value> <unit> goal <op> <number> <ok|missed>` lines.
+# bench_waits.py takes ~5 minutes (fakes as slow as the real services); bench-quick is ~2.
 bench: install
 	@for f in bench/bench_*.py; do echo "== $$f"; $(PY) $$f || true; done
+
+bench-quick: install
+	$(PY) bench/bench_waits.py --quick || true
 
 load: install
 	$(PY) bench/load.py $(LOAD_ARGS)

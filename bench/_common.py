@@ -118,12 +118,13 @@ def migrate(env: dict[str, str]) -> None:
 
 
 class Cluster:
-    """`manage.py qcluster` in its own process group, logging to a file in the work folder."""
+    """`manage.py worker` (every lane, or the lanes given) in its own process group, logging
+    to a file in the work folder."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, lanes: tuple[str, ...] = ()):
         self.log = log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", "worker", *[a for n in lanes for a in ("--lane", n)]],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -131,7 +132,16 @@ class Cluster:
             start_new_session=True,
         )
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group: every cluster, worker and the ticker, mid-task."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+        self.log.close()
+
     def stop(self) -> None:
+        if self.log.closed:
+            return
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -155,3 +165,10 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bench_line(name: str, value: float, unit: str, op: str, goal: float) -> str:
+    """The machine-readable figure every bench prints last:
+    `BENCH <name> <value> <unit> goal <op> <number> <ok|missed>`."""
+    ok = {"<=": value <= goal, "<": value < goal, "==": value == goal, ">=": value >= goal}[op]
+    return f"BENCH {name} {value:.2f} {unit} goal {op} {goal:g} {'ok' if ok else 'missed'}"

@@ -27,7 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import Cluster, clean_env, free_port, machine, median, sqlite_url  # noqa: E402
+from bench._common import (  # noqa: E402
+    Cluster,
+    bench_line,
+    clean_env,
+    free_port,
+    machine,
+    median,
+    sqlite_url,
+)
 
 LATENCY = 2.0
 OPTIONS = 4
@@ -156,6 +164,9 @@ def main() -> None:
             print(f"\nmedian wall {m:.2f} s over {len(walls)} round(s): "
                   f"{m / LATENCY:.2f}x the provider's {LATENCY:.0f} s (goal <= 1.3)")  # fmt: skip
         print(f"fake Gemini generate requests: {len(fake.routed('gemini.generate'))}")
+        print()
+        ratio = median(walls) / LATENCY if walls else float("inf")
+        print(bench_line("pipeline_ratio", ratio, "x", "<=", 1.3))
     finally:
         cluster.stop()
         fake.stop()

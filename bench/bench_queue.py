@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._common import (  # noqa: E402
     Cluster,
+    bench_line,
     clean_env,
     machine,
     median,
@@ -160,6 +161,13 @@ def main() -> None:
     orm, redis = results.get("orm"), results.get("redis")
     if orm and redis:
         print(f"ratio orm/redis (median) {orm / redis:.1f}x")
+    # No goal was set for pick-up latency; these bounds are regression lines, not targets:
+    # the ORM broker within one poll interval (0.1 s), Redis within 10 ms.
+    print()
+    for label, value in results.items():
+        if value is not None:
+            name = "queue_pickup_" + label.replace("+", "_")
+            print(bench_line(name, value, "ms", "<=", 100 if label == "orm" else 10))
 
 
 if __name__ == "__main__":

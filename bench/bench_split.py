@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import bench_line
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
@@ -155,6 +158,9 @@ def main() -> None:
     print(
         f"split peak memory  +{peak:.0f} MB (goal < 200 MB)   {'ok' if peak < 200 else 'OVER GOAL'}"
     )
+    print()
+    print(bench_line("split_decode_ratio", ratio, "x", "<=", 1.5))
+    print(bench_line("split_peak_memory", peak, "MB", "<", 200))
 
 
 if __name__ == "__main__":

@@ -246,6 +246,12 @@ def main() -> None:
         "  all final after "
         + (f"{gen_done:.1f} s" if gen_done is not None else "— (not within the run)")
     )
+    from bench._common import bench_line
+
+    print()
+    if fragments:
+        print(bench_line("load_fragments_p95", percentile(fragments, 95), "ms", "<", 200))
+    print(bench_line("load_errors", len(errors), "errors", "==", 0))
 
 
 if __name__ == "__main__":

@@ -175,10 +175,19 @@ class Generation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Waiting at a task-based provider (Seedance): running, no worker holds it, and the next
+    # status check is due at check_at (provider_request_id is the task). wait_until is the
+    # overall deadline for the provider to finish; checks counts the checks made (backoff).
+    check_at = models.DateTimeField(null=True, blank=True)
+    wait_until = models.DateTimeField(null=True, blank=True)
+    checks = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "deadline_at"])]
+        indexes = [
+            models.Index(fields=["status", "deadline_at"]),
+            models.Index(fields=["status", "check_at"], name="generation_due_checks"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -16,6 +18,7 @@ from .models import (
     CastingCandidate,
     Character,
     Generation,
+    Membership,
     Panel,
     PanelRevision,
     Project,
@@ -205,6 +208,55 @@ def locked_panels(character: Character) -> list[Panel]:
         )
         .order_by("order", "id")
     )
+
+
+# --- pending cards -----------------------------------------------------------------------------
+
+
+@functools.cache
+def _poll_sql(model: type) -> str:
+    """One statement: the card's generation status, joined to the caller's membership of the
+    project that owns the card (and, for character cards, to the character's slug)."""
+    meta = model._meta
+    table = connection.ops.quote_name
+    project_t = table(Project._meta.db_table)
+    generation_t = table(Generation._meta.db_table)
+    membership_t = table(Membership._meta.db_table)
+    joins = [f"JOIN {generation_t} g ON g.id = x.{meta.get_field('generation').column}"]
+    where = ["x.id = %s"]
+    if any(f.name == "character" for f in meta.fields):
+        character_t = table(Character._meta.db_table)
+        joins.append(f"JOIN {character_t} c ON c.id = x.{meta.get_field('character').column}")
+        joins.append(f"JOIN {project_t} p ON p.id = c.project_id")
+        where.append("c.slug = %s")
+    else:
+        joins.append(f"JOIN {project_t} p ON p.id = x.{meta.get_field('project').column}")
+    joins.append(f"JOIN {membership_t} m ON m.project_id = p.id AND m.user_id = %s")
+    where.append("p.slug = %s")
+    # Built from model metadata only; every value from the request is a parameter.
+    return (
+        f"SELECT g.status FROM {table(meta.db_table)} x {' '.join(joins)} "  # noqa: S608
+        f"WHERE {' AND '.join(where)}"
+    )
+
+
+def member_poll_status(
+    *, model: type, user_id: int, project_slug: str, pk: int, character_slug: str = ""
+) -> str | None:
+    """The status of the generation behind a polled card, when user_id is a member of the
+    project that owns it (every role may look); None otherwise (not a member, a guest, no such
+    card), and the caller then takes the ordinary path that decides access and 404s.
+
+    Pending cards ask this every second or two for minutes (a shot renders for ~2 minutes),
+    so it is one prepared statement: no ORM query to compile on every poll."""
+    params: list[object] = [user_id, pk]  # in the statement's order: the join, then WHERE
+    if any(f.name == "character" for f in model._meta.fields):
+        params.append(character_slug)
+    params.append(project_slug)
+    with connection.cursor() as cursor:
+        cursor.execute(_poll_sql(model), params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def stage_routes() -> list[dict]:

@@ -4,6 +4,12 @@ run_generation is the one task for every stage: it claims the Generation (a cond
 UPDATE, so two workers never both run it), builds the request through the stage's handler,
 calls the routed generator, and hands the result back to the handler to store. A redelivered
 task finds the generation claimed or final and does nothing: no second image, no second charge.
+
+A task-based provider answers Pending instead of a result. The runner keeps the provider's task
+id on the generation, sets when to check it next, and returns: no worker sleeps on a provider.
+dispatch_due_checks (every second from `manage.py worker`, every minute from the requeue job)
+sends each due check back here, where a check claim (another conditional UPDATE) lets exactly
+one worker read the task's status. Past the overall wait deadline the task is cancelled.
 """
 
 from __future__ import annotations
@@ -11,14 +17,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
+from django_q.conf import Conf
 
 from . import services
-from .generators.base import GenerationRequest, GenerationResult, GeneratorError
+from .generators.base import GenerationRequest, GenerationResult, GeneratorError, Pending
 from .generators.routing import get_generator
 from .imaging import ImageRejected
 from .models import Generation, Stage
@@ -55,23 +63,62 @@ STAGE_HANDLERS: dict[str, StageHandler] = {
 
 
 def run_generation(generation_id: int) -> str:
-    generation = services.generation_claim(generation_id=generation_id)
+    outcome = _run(generation_id)
+    # Inline (tests, TURNAROUND_SYNC_TASKS) no worker comes back later: the caller waits here.
+    while outcome == "waiting" and Conf.SYNC:
+        due = Generation.objects.values_list("check_at", flat=True).get(pk=generation_id)
+        if due is not None:
+            time.sleep(max(0.0, (due - timezone.now()).total_seconds()))
+        outcome = _run(generation_id)
+    return outcome
+
+
+def check_generations(generation_ids: list[int]) -> str:
+    """Due provider checks, several in one task: one broker round trip, one saved result and
+    one provider client (kept alive across the reads) for the lot, instead of one each. A
+    check is a status read of a few milliseconds; per-task overhead would dwarf it."""
+    generators: dict[str, object] = {}
+    outcomes: dict[str, int] = {}
+    try:
+        for generation_id in generation_ids:
+            outcome = _run(generation_id, generators=generators).split(":")[0]
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    finally:
+        for generator in generators.values():
+            generator.close()
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+
+
+def _run(generation_id: int, generators: dict | None = None) -> str:
+    generation = services.generation_claim_check(generation_id=generation_id)
+    checking = generation is not None
+    if generation is None:
+        generation = services.generation_claim(generation_id=generation_id)
     if generation is None:
         return "skipped: already running or final"
     handler = STAGE_HANDLERS[generation.stage]
-    outcome = _run(generation, handler)
+    outcome = _attempt(generation, handler, checking=checking, generators=generators)
     if outcome in ("failed", "blocked") and handler.failed is not None:
         handler.failed(generation)
     return outcome
 
 
-def _run(generation: Generation, handler: StageHandler) -> str:
+def _attempt(
+    generation: Generation, handler: StageHandler, *, checking: bool, generators: dict | None
+) -> str:
     generation_id = generation.pk
-    generator = get_generator(generation.provider)
+    if generators is None:
+        generator = get_generator(generation.provider)
+    else:  # shared by a batch of checks, closed by it
+        generator = generators.get(generation.provider)
+        if generator is None:
+            generator = generators[generation.provider] = get_generator(generation.provider)
     try:
-        request = handler.build(generation)
-        result = generator.generate(request)
-        return _store_with_retries(generation, handler, result)
+        request = _request(generation, handler, checking=checking)
+        outcome = generator.generate(request)
+        if isinstance(outcome, Pending):
+            return _wait(generation, generator, outcome)
+        return _store_with_retries(generation, handler, outcome)
     except GeneratorError as exc:
         services.generation_fail(generation=generation, reason=exc.message, blocked=exc.blocked)
         return "blocked" if exc.blocked else "failed"
@@ -101,7 +148,51 @@ def _run(generation: Generation, handler: StageHandler) -> str:
         )
         return "failed"
     finally:
-        generator.close()
+        if generators is None:
+            generator.close()
+
+
+def _request(generation: Generation, handler: StageHandler, *, checking: bool) -> GenerationRequest:
+    """The request for this call. Once the provider has a task (provider_request_id), the call
+    checks it: resume_id says so, and a plain check gets a light request (no reference images
+    read from storage every few seconds) unless the last Pending asked for the whole one."""
+    task_id = generation.provider_request_id
+    if not task_id:
+        return handler.build(generation)
+    if checking and not generation.response_metadata.get("full_request"):
+        return GenerationRequest(
+            stage=generation.stage,
+            prompt=generation.prompt,
+            seed=generation.seed,
+            resume_id=task_id,
+        )
+    return replace(handler.build(generation), resume_id=task_id)
+
+
+def _wait(generation: Generation, generator: object, pending: Pending) -> str:
+    """The provider is still at it: record when to look again and free this worker, or give
+    up (cancelling the task) once the overall wait deadline has passed."""
+    if generation.wait_until is not None and timezone.now() >= generation.wait_until:
+        task_id = pending.task_id or generation.provider_request_id
+        cancelled = "it was cancelled"
+        cancel = getattr(generator, "cancel", None)
+        if cancel is not None:
+            try:
+                cancel(task_id)
+            except GeneratorError:
+                # A running task cannot always be cancelled; it may still finish and be billed.
+                cancelled = "it could not be cancelled and may still be billed"
+        minutes = max(1, round(settings.TURNAROUND_PROVIDER_WAIT_DEADLINE / 60))
+        waited = f"{minutes} minute{'s' if minutes != 1 else ''}"
+        name = getattr(generator, "display", generation.provider)
+        status = f" (its task was {pending.status})" if pending.status else ""
+        services.generation_fail(
+            generation=generation,
+            reason=f"{name} did not finish within {waited}{status}; {cancelled}. Try again.",
+        )
+        return "failed"
+    due = services.generation_wait(generation=generation, pending=pending)
+    return "waiting" if due is not None else "discarded: superseded"
 
 
 def _store_with_retries(
@@ -164,7 +255,9 @@ def _remove_written() -> None:
 
 
 def requeue_stuck_generations() -> str:
-    """Every minute (a django-q2 Schedule): re-enqueue generations a broker lost."""
+    """Every minute (a django-q2 Schedule, and the ticker in `manage.py worker`): re-enqueue
+    generations a broker lost, and send any due provider check (the floor under the ticker,
+    for deployments that run a plain qcluster)."""
     enqueue, gave_up = services.generation_requeue_stuck()
     for pk in enqueue:
         services.enqueue_generation(pk)
@@ -174,7 +267,42 @@ def requeue_stuck_generations() -> str:
             handler.failed(generation)
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
+    dispatch_due_checks()
     return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"
+
+
+def _generation_checks() -> int:
+    """Due checks go to their lane in batches, about one per worker of the lane, at most
+    CHECK_BATCH each (a batch's finished video is downloaded before its next read)."""
+    by_lane: dict[str, list[int]] = {}
+    due = services.generation_checks_due()
+    for pk, stage in due:
+        by_lane.setdefault(services.lane_for(stage), []).append(pk)
+    for lane, ids in by_lane.items():
+        workers = max(1, int(settings.TURNAROUND_LANES[lane]["workers"]))
+        size = min(CHECK_BATCH, max(1, -(-len(ids) // workers)))
+        for start in range(0, len(ids), size):
+            batch = ids[start : start + size]
+            services.enqueue_on_lane(
+                "characters.tasks.check_generations",
+                batch,
+                lane=lane,
+                task_name=f"checks-{batch[0]}-{len(batch)}",
+                group="checks",
+            )
+    return len(due)
+
+
+CHECK_BATCH = 8
+
+
+# Every kind of work that waits at a provider and is checked later: each entry hands out its
+# due checks once (a conditional UPDATE) and enqueues them on their lane; returns how many.
+DUE_CHECKS: tuple[Callable[[], int], ...] = (_generation_checks,)
+
+
+def dispatch_due_checks() -> int:
+    return sum(source() for source in DUE_CHECKS)
 
 
 def _jsonable(value: object) -> object:

@@ -307,6 +307,46 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+# Lanes: each is its own queue with its own workers, so one kind of work never starves another.
+# Casting, the upscale and inspection answer in seconds; 4K sheets and panel edits hold a worker
+# for their whole request (~30-60 s), so how many run at once is this lane's worker count, not
+# how many happen to be queued; shots only submit and check (a worker never waits on Seedance),
+# so a small lane serves many shots in flight. `manage.py worker` runs every lane (or
+# `--lane NAME` one of them); a plain `qcluster` serves only the interactive lane.
+# docs/deploy.md says how to size them.
+TURNAROUND_LANES: dict[str, dict] = {
+    "interactive": {
+        "stages": ["casting", "upscale", "inspect"],
+        "workers": int(env("TURNAROUND_WORKERS", "4")),
+    },
+    "images": {
+        "stages": ["sheet", "edit"],
+        "workers": int(env("TURNAROUND_IMAGE_WORKERS", "4")),
+    },
+    "video": {
+        "stages": ["shot"],
+        "workers": int(env("TURNAROUND_VIDEO_WORKERS", "2")),
+        # A task here submits or checks; the longest is downloading a finished video. A short
+        # timeout is also how soon a check lost with a killed worker is handed out again.
+        "timeout": int(env("TURNAROUND_VIDEO_TASK_TIMEOUT", "120")),
+        "retry": int(env("TURNAROUND_VIDEO_TASK_RETRY", "180")),
+        # Checks can wait a little: the broker is polled less, and on a machine shared with
+        # the other lanes their workers run at a lower CPU priority (nice).
+        "poll": float(env("TURNAROUND_VIDEO_QUEUE_POLL", "0.5")),
+        "nice": int(env("TURNAROUND_VIDEO_NICE", "10")),
+    },
+}
+# Waiting at a task-based provider: the first check comes after the provider's own hint
+# (TURNAROUND_SEEDANCE_POLL_INTERVAL for Seedance), each later one 1.5x further off, at most
+# TURNAROUND_CHECK_MAX_INTERVAL apart; past TURNAROUND_PROVIDER_WAIT_DEADLINE the task is
+# cancelled and the generation fails with a reason.
+TURNAROUND_SEEDANCE_POLL_INTERVAL = float(env("TURNAROUND_SEEDANCE_POLL_INTERVAL", "5"))
+TURNAROUND_CHECK_BACKOFF = float(env("TURNAROUND_CHECK_BACKOFF", "1.5"))
+TURNAROUND_CHECK_MAX_INTERVAL = float(env("TURNAROUND_CHECK_MAX_INTERVAL", "15"))
+TURNAROUND_PROVIDER_WAIT_DEADLINE = int(env("TURNAROUND_PROVIDER_WAIT_DEADLINE", "1800"))
+# How often `manage.py worker` hands due checks to the workers (seconds).
+TURNAROUND_CHECK_TICK = float(env("TURNAROUND_CHECK_TICK", "1"))
+
 # The app's own delivery guarantee (characters.tasks.requeue_stuck_generations, every minute):
 # a generation whose worker died is enqueued again, at most TURNAROUND_MAX_ATTEMPTS claims in
 # all; one queued for TURNAROUND_REQUEUE_AFTER seconds with no taker is enqueued again.

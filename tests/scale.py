@@ -1,6 +1,7 @@
 """Helpers for tests that run real django-q2 workers against the test database.
 
-`Worker` starts `manage.py qcluster` in its own process group on the database the test uses
+`Worker` starts `manage.py worker` (every lane, and the provider-check ticker) in its own
+process group on the database the test uses
 (SQLite file or PostgreSQL), on its own queue name so parallel test processes sharing one Redis
 never take each other's tasks, and with the provider settings the test chose.
 """
@@ -32,14 +33,28 @@ def database_url() -> str:
 def provider_env() -> dict[str, str]:
     """The provider settings as the test left them, for the worker's environment."""
     env = {}
-    for name in ("RECRAFT_API_KEY", "RECRAFT_API_BASE", "RECRAFT_MODEL"):
+    for name in (
+        "RECRAFT_API_KEY",
+        "RECRAFT_API_BASE",
+        "RECRAFT_MODEL",
+        "ARK_API_KEY",
+        "ARK_API_BASE",
+        "SEEDANCE_MODEL",
+    ):
         env[name] = str(getattr(settings, name))
     env["TURNAROUND_DOWNLOAD_HOSTS"] = ",".join(settings.TURNAROUND_DOWNLOAD_HOSTS)
     return env
 
 
 class Worker:
-    def __init__(self, *, queue: str, workers: int = 2, extra: dict[str, str] | None = None):
+    def __init__(
+        self,
+        *,
+        queue: str,
+        workers: int = 2,
+        extra: dict[str, str] | None = None,
+        lanes: tuple[str, ...] = (),
+    ):
         self.queue = queue
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(
@@ -47,15 +62,18 @@ class Worker:
             DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
             TURNAROUND_QUEUE_NAME=queue,
             TURNAROUND_WORKERS=str(workers),
+            TURNAROUND_IMAGE_WORKERS="1",
+            TURNAROUND_VIDEO_WORKERS="1",
             TURNAROUND_QUEUE_POLL="0.05",
             TURNAROUND_SYNC_TASKS="0",
             DJANGO_LOG_LEVEL="WARNING",
         )
         env.update(extra or {})
+        lanes = [arg for lane in lanes for arg in ("--lane", lane)]
         log_path = Path(settings.MEDIA_ROOT).parent / f"qcluster-{uuid.uuid4().hex[:6]}.log"
         self.log = log_path.open("w")  # kept open for the worker's lifetime; closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", "worker", *lanes],
             cwd=ROOT,
             env=env,
             stdout=self.log,

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 
 from characters import services
-from characters.models import Asset, CastingCandidate, Generation, SheetOption
+from characters.models import Asset, CastingCandidate, Generation, SheetOption, Shot
 from characters.tasks import requeue_stuck_generations
 from tests.scale import Worker, provider_env, wait_for
 
@@ -241,3 +241,49 @@ def test_two_editors_locking_different_sheet_options_at_once_lock_exactly_one(
         t.join()
     assert list(outcomes.values()).count("locked") == 1, outcomes
     assert SheetOption.objects.filter(character=character, status="locked").count() == 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_shots_waiting_at_seedance_survive_a_killed_worker_and_render_once(
+    character, owner, fake, workers, monkeypatch, settings
+):
+    """Shots wait at the provider, not in a worker: SIGKILL every worker while they render,
+    start new ones, and each shot still finishes with one render and one charge."""
+    settings.TURNAROUND_ROUTES = {
+        **{stage: "offline" for stage in settings.TURNAROUND_ROUTES},
+        "shot": "seedance",
+    }
+    settings.TURNAROUND_SHEET_IMAGE_SIZE = "1K"
+    with monkeypatch.context() as inline:  # the locked references, made offline in-process
+        inline.setattr(Conf, "SYNC", True)
+        (face,) = services.casting_start(character=character, user=owner, count=1)
+        face.refresh_from_db()
+        services.candidate_approve(candidate=face, user=owner)
+        (option,) = services.sheet_generate(character=character, user=owner, count=1)
+        option.refresh_from_db()
+        services.sheet_lock(option=option, user=owner)
+    fake.task_seconds = 8
+    timing = {"TURNAROUND_SEEDANCE_POLL_INTERVAL": "0.5", "TURNAROUND_CHECK_MAX_INTERVAL": "1"}
+    first = workers(extra={**provider_env(), **timing}, workers=1)
+    shots = [
+        services.shot_create(
+            project=character.project, user=owner, prompt=f"Shot {n}", characters=[character]
+        )
+        for n in range(3)
+    ]
+    ids = [Shot.objects.get(pk=s.pk).generation_id for s in shots]
+    waiting = Generation.objects.filter(pk__in=ids, check_at__isnull=False)
+    wait_for(lambda: waiting.count() == 3, timeout=60, what="three shots waiting at Seedance")
+    assert len(fake.routed("ark.create")) == 3
+    first.kill()
+
+    workers(extra={**provider_env(), **timing}, workers=1)
+    done = Generation.objects.filter(pk__in=ids, status__in=Generation.FINAL)
+    wait_for(lambda: done.count() == 3, timeout=120, what="three shots")
+    for generation in Generation.objects.filter(pk__in=ids):
+        assert generation.status == "succeeded", generation.error
+        assert generation.cost_usd > 0  # charged once, by the check that found it finished
+    assert len(fake.routed("ark.create")) == 3  # one render and one charge each
+    for shot in Shot.objects.filter(pk__in=[s.pk for s in shots]):
+        assert shot.video_id is not None and shot.renders.count() == 1

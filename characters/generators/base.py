@@ -2,11 +2,16 @@
 
 A generator takes a GenerationRequest and returns a GenerationResult, or raises GeneratorError.
 Generators never touch the database: the task layer turns results into rows and files.
+
+Task-based providers (Seedance) never make a worker wait for them. Their generate() answers
+Pending instead of a result: on the first call (no resume_id) it submits the work and returns
+at once with the provider's task id; on every later call (resume_id = that id) it reads the
+task's status once and returns the result when it is final, or Pending again. The runner
+stores the id, frees the worker, and calls again when Pending.after has passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -74,11 +79,27 @@ class GenerationRequest:
     spec: StageSpec | None = None
     # Multi-turn edits send earlier turns back exactly as they came (Gemini, with signatures).
     history: tuple[dict[str, Any], ...] = ()
-    # Long-running providers (Seedance) hand back a task id before the result exists. The
-    # task layer stores it through on_submitted so a redelivered task resumes instead of
-    # paying again; resume_id is that stored id.
+    # The task id of an earlier Pending for this generation (set by the runner): check that
+    # task, never submit (and pay for) a second one.
     resume_id: str = ""
-    on_submitted: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The provider has the work and is still making it: no result yet, ask again later.
+
+    task_id: the provider's handle for the work, handed back as request.resume_id on the next
+    call. Opaque to the runner (at most 200 characters), so a flow with several waits can say
+    which phase it is in. after: seconds until another check is worth making (the runner
+    backs off from it). status: the provider's own word ("queued", "running").
+    """
+
+    task_id: str
+    after: float
+    status: str = ""
+    # A check gets a light request (stage, prompt, seed, resume_id). True asks for the whole
+    # request (references, options) on the next call: a flow whose next phase sends them.
+    full_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,12 +155,15 @@ class GeneratorError(Exception):
 
 
 class Generator(Protocol):
+    """A task-based generator may also have cancel(task_id): the runner calls it when the
+    overall wait deadline passes, so an abandoned task is not left running (and billed)."""
+
     name: str  # "offline", "recraft", "gemini", "seedance"
 
     def model_for(self, stage: str) -> str: ...
 
     def estimate_cost(self, request: GenerationRequest) -> Decimal: ...
 
-    def generate(self, request: GenerationRequest) -> GenerationResult: ...
+    def generate(self, request: GenerationRequest) -> GenerationResult | Pending: ...
 
     def close(self) -> None: ...

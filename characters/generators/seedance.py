@@ -1,21 +1,29 @@
 """Seedance 2.0 on BytePlus ModelArk: video shots made from the locked references.
 
-Wire format: ../shared/providers/seedance.md. The provider is asynchronous: create a task, hand
-its id to the task layer (on_submitted) so a redelivered task resumes instead of paying again,
-poll until it is final, then download the video at once (its URL expires in about a day).
+Wire format: ../shared/providers/seedance.md. The provider is asynchronous, and so is this
+client: generate() creates the task and returns Pending with its id at once; the runner stores
+the id and calls again later with it as resume_id, and each such call reads the task's status
+once. When the task is final the video is downloaded at once (its URL expires in about a day).
+Nothing here sleeps waiting for the shot; the runner's overall deadline cancels a stuck task.
 """
 
 from __future__ import annotations
 
 import base64
-import time
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, ShotSpec
-from .http import ProviderHTTPError, ProviderTransport, Sleep, transport_from_settings
+from .base import (
+    GeneratedAsset,
+    GenerationRequest,
+    GenerationResult,
+    GeneratorError,
+    Pending,
+    ShotSpec,
+)
+from .http import ProviderHTTPError, ProviderTransport, transport_from_settings
 
 TASKS_PATH = "/contents/generations/tasks"
 DOWNLOAD_HOSTS = ("*.bytepluses.com", "*.byteplus.com", "*.volces.com")
@@ -29,9 +37,7 @@ SEED_RANGE = (-1, 4_294_967_295)
 DEFAULT_RESOLUTION = "720p"
 DEFAULT_RATIO = "16:9"
 DEFAULT_DURATION = 5
-POLL_INTERVAL = 5.0
-# Under the django-q2 task timeout (900 s) so the worker is never killed mid-poll.
-SHOT_DEADLINE = 840.0
+POLL_INTERVAL = 5.0  # the first check after a submit; the runner backs off from it
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
 BLOCKED_CODE_MARK = "SensitiveContentDetected"
 
@@ -47,8 +53,6 @@ class SeedanceGenerator:
         base_url: str | None = None,
         model: str | None = None,
         poll_interval: float | None = None,
-        shot_deadline: float = SHOT_DEADLINE,
-        clock: Any = time.monotonic,
         **transport_options: Any,
     ) -> None:
         self.model = model or settings.SEEDANCE_MODEL
@@ -58,8 +62,6 @@ class SeedanceGenerator:
             if poll_interval is not None
             else float(getattr(settings, "TURNAROUND_SEEDANCE_POLL_INTERVAL", POLL_INTERVAL))
         )
-        self.shot_deadline = shot_deadline
-        self.clock = clock
         self.http: ProviderTransport = transport_from_settings(
             provider=self.display,
             base_url=base_url or settings.ARK_API_BASE,
@@ -67,7 +69,6 @@ class SeedanceGenerator:
             download_hosts=DOWNLOAD_HOSTS,
             **transport_options,
         )
-        self.sleep: Sleep = self.http.sleep
 
     def __repr__(self) -> str:
         return f"SeedanceGenerator(model={self.model!r})"
@@ -147,62 +148,55 @@ class SeedanceGenerator:
 
     # --- the shot -------------------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> GenerationResult:
+    def generate(self, request: GenerationRequest) -> GenerationResult | Pending:
         if request.stage != "shot":
             raise GeneratorError(
                 f"Seedance does not serve the {request.stage} stage.", permanent=True
             )
-        attempts = 0
         if request.resume_id:
-            task_id = request.resume_id
-        else:
-            body = self.task_body(request)
-            try:
-                response = self.http.request("POST", TASKS_PATH, json_body=body, paid=True)
-            except ProviderHTTPError as exc:
-                if BLOCKED_CODE_MARK in exc.provider_code:
-                    raise GeneratorError(
-                        f"Seedance refused the shot ({exc.provider_code}): {exc.message}",
-                        permanent=True,
-                        blocked=True,
-                        status_code=exc.status_code,
-                        attempts=exc.attempts,
-                    ) from exc
-                raise
-            attempts = response.attempts
-            task_id = str(response.json().get("id") or "")
-            if not task_id:
-                raise GeneratorError(
-                    "Seedance accepted the shot but sent no task id.",
-                    permanent=False,
-                    attempts=attempts,
-                )
-            if request.on_submitted is not None:
-                request.on_submitted(task_id)
-        task = self._wait(task_id, attempts)
-        return self._finish(task_id, task, attempts)
+            return self.poll(request.resume_id)
+        return Pending(self.submit(request), after=self.poll_interval, status="queued")
 
-    def _wait(self, task_id: str, attempts: int) -> dict[str, Any]:
-        ends_at = self.clock() + self.shot_deadline
-        while True:
-            task = self.http.request("GET", f"{TASKS_PATH}/{task_id}").json()
-            status = task.get("status") if isinstance(task, dict) else None
-            if status in FINAL_STATUSES:
-                return task
-            if self.clock() + self.poll_interval > ends_at:
-                try:
-                    self.cancel(task_id)
-                    cancelled = "it was cancelled"
-                except GeneratorError:
-                    # A running task cannot be cancelled; it may still finish and be billed.
-                    cancelled = "it could not be cancelled and may still be billed"
+    def submit(self, request: GenerationRequest) -> str:
+        """Create the shot task (the paid call) and return its id."""
+        body = self.task_body(request)
+        try:
+            response = self.http.request("POST", TASKS_PATH, json_body=body, paid=True)
+        except ProviderHTTPError as exc:
+            if BLOCKED_CODE_MARK in exc.provider_code:
                 raise GeneratorError(
-                    f"Seedance did not finish the shot within {round(self.shot_deadline)} s "
-                    f"(task {task_id} was {status}); {cancelled}.",
-                    permanent=False,
-                    attempts=max(attempts, 1),
-                )
-            self.sleep(self.poll_interval)
+                    f"Seedance refused the shot ({exc.provider_code}): {exc.message}",
+                    permanent=True,
+                    blocked=True,
+                    status_code=exc.status_code,
+                    attempts=exc.attempts,
+                ) from exc
+            raise
+        task_id = str(response.json().get("id") or "")
+        if not task_id:
+            raise GeneratorError(
+                "Seedance accepted the shot but sent no task id.",
+                permanent=False,
+                attempts=response.attempts,
+            )
+        return task_id
+
+    def poll(self, task_id: str) -> GenerationResult | Pending:
+        """Read the task once: the finished shot, or Pending while Seedance is still at it.
+
+        A read that fails for a passing reason (rate limit, overload, a dropped connection)
+        is not the shot failing: the task is still running and paid for, so check again later
+        rather than retrying here with a worker asleep."""
+        try:
+            task = self.http.request("GET", f"{TASKS_PATH}/{task_id}", max_attempts=1).json()
+        except GeneratorError as exc:
+            if exc.permanent:
+                raise
+            return Pending(task_id, after=self.poll_interval * 2, status="unreachable")
+        status = task.get("status") if isinstance(task, dict) else None
+        if status in FINAL_STATUSES:
+            return self._finish(task_id, task, 1)
+        return Pending(task_id, after=self.poll_interval, status=str(status or ""))
 
     def _finish(self, task_id: str, task: dict[str, Any], attempts: int) -> GenerationResult:
         status = task["status"]

@@ -37,14 +37,20 @@ from .core import (
 from .generations import (
     enqueue_generation,
     enqueue_generations,
+    enqueue_on_lane,
+    generation_checks_due,
     generation_claim,
+    generation_claim_check,
     generation_create,
     generation_enqueue,
     generation_fail,
     generation_requeue_stuck,
     generation_retry,
+    generation_wait,
     generations_create,
     keep_result,
+    lane_for,
+    lane_queue,
 )
 from .projects import (
     BRIEF_FIELDS,

@@ -1,4 +1,5 @@
-"""Generations: create, enqueue on commit, claim, fail, retry, re-queue stuck work."""
+"""Generations: create, enqueue on its lane on commit, claim, wait at a task-based provider
+(check again later, never in a sleeping worker), fail, retry, re-queue stuck work."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.tasks import async_task
 
-from ..generators.base import GenerationRequest, GenerationResult
+from ..generators.base import GenerationRequest, GenerationResult, Pending
 from ..generators.routing import get_generator, provider_for
 from ..models import (
     Asset,
@@ -33,7 +34,32 @@ from .projects import _check_budget
 
 
 def _deadline() -> timedelta:
-    return timedelta(seconds=int(settings.Q_CLUSTER.get("timeout", 900)))
+    """How long a claim may run before it counts as dead: this worker's own task timeout (the
+    lane's, set by `manage.py worker`), so the requeue job never takes over live work."""
+    return timedelta(seconds=int(Conf.TIMEOUT or settings.Q_CLUSTER.get("timeout", 900)))
+
+
+# --- lanes -----------------------------------------------------------------------------------
+
+
+def lane_for(stage: str) -> str:
+    for lane, config in settings.TURNAROUND_LANES.items():
+        if stage in config["stages"]:
+            return lane
+    return "interactive"
+
+
+def lane_queue(lane: str) -> str:
+    """The broker queue of a lane: the interactive lane is the base queue (what a plain
+    `qcluster` serves); the others are `<base>-<lane>`. `manage.py worker` records the base
+    before it renames each lane's cluster, so enqueueing from inside a lane stays right."""
+    base = getattr(Conf, "TURNAROUND_BASE_QUEUE", None) or Conf.CLUSTER_NAME
+    return base if lane == "interactive" else f"{base}-{lane}"
+
+
+def enqueue_on_lane(func: str, *args: object, lane: str, task_name: str, group: str) -> None:
+    """Hand a task (by dotted path) to a lane's workers."""
+    async_task(func, *args, task_name=task_name, group=group, cluster=lane_queue(lane))
 
 
 def generation_create(
@@ -113,29 +139,32 @@ def generations_create(
         ]
     )
     ids = [g.pk for g in generations]
-    transaction.on_commit(lambda: enqueue_generations(ids))
+    transaction.on_commit(lambda: enqueue_generations(ids, stage=stage))
     return generations
 
 
-def enqueue_generation(generation_id: int) -> None:
-    """Hand a generation to the worker now. The task is named by its dotted path, so services
-    never import the runner (tasks imports services, not the other way round)."""
-    async_task(
+def enqueue_generation(generation_id: int, *, stage: str = "") -> None:
+    """Hand a generation to its lane's workers now. The task is named by its dotted path, so
+    services never import the runner (tasks imports services, not the other way round)."""
+    stage = stage or Generation.objects.values_list("stage", flat=True).get(pk=generation_id)
+    enqueue_on_lane(
         "characters.tasks.run_generation",
         generation_id,
+        lane=lane_for(stage),
         task_name=f"generation-{generation_id}",
         group="generations",
     )
 
 
-def enqueue_generations(ids: list[int]) -> None:
-    """Hand several generations to the workers at once. On the ORM broker (the embedded
-    default) their queue rows are written in one insert, exactly as the broker writes one
-    (django_q.brokers.orm: key, signed payload, lock); other brokers take them one by one."""
-    broker = get_broker()
+def enqueue_generations(ids: list[int], *, stage: str) -> None:
+    """Hand several generations of one stage to their lane's workers at once. On the ORM broker
+    (the embedded default) their queue rows are written in one insert, exactly as the broker
+    writes one (django_q.brokers.orm: key, signed payload, lock); other brokers take them one
+    by one."""
+    broker = get_broker(lane_queue(lane_for(stage)))
     if len(ids) < 2 or Conf.SYNC or not isinstance(broker, OrmBroker):
         for pk in ids:
-            enqueue_generation(pk)
+            enqueue_generation(pk, stage=stage)
         return
     packs: list[str] = []
 
@@ -151,6 +180,7 @@ def enqueue_generations(ids: list[int]) -> None:
             pk,
             task_name=f"generation-{pk}",
             group="generations",
+            cluster=broker.list_key,
             broker=Collect(),
         )
     now = timezone.now()
@@ -159,7 +189,7 @@ def enqueue_generations(ids: list[int]) -> None:
 
 
 def generation_enqueue(*, generation: Generation) -> None:
-    transaction.on_commit(lambda: enqueue_generation(generation.pk))
+    transaction.on_commit(lambda: enqueue_generation(generation.pk, stage=generation.stage))
 
 
 def generation_claim(*, generation_id: int) -> Generation | None:
@@ -182,6 +212,77 @@ def generation_claim(*, generation_id: int) -> Generation | None:
     if not claimed:
         return None
     return Generation.objects.select_related("project", "character").get(pk=generation_id)
+
+
+def generation_claim_check(*, generation_id: int) -> Generation | None:
+    """Take a generation waiting at its provider for one status check, or None when it is not
+    waiting (another worker is checking it, or it is final). Not an attempt: a check pays for
+    nothing, and a worker that dies mid-check leaves a claim the requeue job hands back."""
+    now = timezone.now()
+    claimed = Generation.objects.filter(
+        pk=generation_id, status=Generation.Status.RUNNING, check_at__isnull=False
+    ).update(check_at=None, checks=F("checks") + 1, deadline_at=now + _deadline())
+    if not claimed:
+        return None
+    return Generation.objects.select_related("project", "character").get(pk=generation_id)
+
+
+def check_delay(*, after: float, checks: int) -> float:
+    """Seconds to the next check: the provider's hint, 1.5x further off per check made, capped."""
+    grown = after * settings.TURNAROUND_CHECK_BACKOFF**checks
+    return max(0.0, min(grown, max(after, settings.TURNAROUND_CHECK_MAX_INTERVAL)))
+
+
+def generation_wait(*, generation: Generation, pending: Pending) -> datetime | None:
+    """Record that the provider is still at it and free the worker: the task id is kept (a
+    later check reads it, never pays again) and the next check is due after a backoff.
+
+    Returns when the next check is due (never past the overall wait deadline, so the last
+    check comes at it), or None when this claim was taken over by another worker."""
+    now = timezone.now()
+    wait_until = generation.wait_until or now + timedelta(
+        seconds=settings.TURNAROUND_PROVIDER_WAIT_DEADLINE
+    )
+    due = now + timedelta(seconds=check_delay(after=pending.after, checks=generation.checks))
+    moved = Generation.objects.filter(
+        pk=generation.pk,
+        status=Generation.Status.RUNNING,
+        attempts=generation.attempts,
+        check_at__isnull=True,
+    ).update(
+        provider_request_id=pending.task_id[:200],
+        check_at=min(due, wait_until),
+        wait_until=wait_until,
+        deadline_at=None,
+        response_metadata={"provider_status": pending.status, "full_request": pending.full_request},
+    )
+    return min(due, wait_until) if moved else None
+
+
+def generation_checks_due(*, now: datetime | None = None) -> list[tuple[int, str]]:
+    """Generations whose next provider check is due, handed out once: each is moved a lease
+    ahead by a conditional UPDATE, so two dispatchers (every worker's ticker, the minute job)
+    never send the same check twice, and a check task the broker lost is sent again after
+    the lease. Returns (id, stage) pairs to enqueue."""
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=CHECK_LEASE)
+    due = list(
+        Generation.objects.filter(status=Generation.Status.RUNNING, check_at__lte=now)
+        .order_by("check_at")
+        .values_list("pk", "stage")[:CHECK_BATCH]
+    )
+    handed = []
+    for pk, stage in due:
+        if Generation.objects.filter(
+            pk=pk, status=Generation.Status.RUNNING, check_at__lte=now
+        ).update(check_at=lease):
+            handed.append((pk, stage))
+    return handed
+
+
+# A dispatched check that never ran (its task lost with a dead worker) is sent again after this.
+CHECK_LEASE = 30
+CHECK_BATCH = 500
 
 
 def generation_requeue_stuck(*, now: datetime | None = None) -> tuple[list[int], list[int]]:
@@ -247,6 +348,11 @@ def generation_retry(*, generation: Generation, user: AbstractBaseUser | None) -
             finished_at=None,
             started_at=None,
             deadline_at=None,
+            # A retry is new work: a new provider task, its own checks and deadline.
+            provider_request_id="",
+            check_at=None,
+            wait_until=None,
+            checks=0,
         )
         if not updated:
             raise ServiceError("Only a failed generation can be retried.")

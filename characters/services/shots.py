@@ -363,10 +363,6 @@ def shot_request(generation: Generation) -> GenerationRequest:
         references=tuple(references[:MAX_SHOT_REFERENCES]),
         aspect_ratio=params.get("ratio"),
         seed=generation.seed,
-        resume_id=generation.provider_request_id,
-        on_submitted=lambda task_id: Generation.objects.filter(pk=generation.pk).update(
-            provider_request_id=task_id[:200]
-        ),
         spec=ShotSpec(
             number=shot.number,
             duration=params.get("duration"),

@@ -17,6 +17,7 @@ from .character import (
     announces_change,
     base_context,
     load,
+    member_polled_status,
     polled_status,
     render_page,
     respond,
@@ -86,10 +87,14 @@ def candidate(
     """One candidate card. Pending cards poll this: while nothing changed it answers 204 (htmx
     keeps the card, the browser ticks its elapsed time), so a poll costs a status check. The
     final card replaces the polling one and stops the polling; nothing else on the page changes."""
-    access = project_access(request, project_slug)
-    status = polled_status(CastingCandidate, access, character_slug, pk)
-    if unchanged_since_last_poll(request, status):
+    status = member_polled_status(request, CastingCandidate, project_slug, pk, character_slug)
+    if status is not None and unchanged_since_last_poll(request, status):
         return HttpResponse(status=204)
+    access = project_access(request, project_slug)
+    if status is None:
+        status = polled_status(CastingCandidate, access, character_slug, pk)
+        if unchanged_since_last_poll(request, status):
+            return HttpResponse(status=204)
     character = selectors.character_for(access.project, character_slug)
     candidate = selectors.candidate_for(character, pk)
     if request.htmx:

@@ -250,6 +250,26 @@ def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
     )
 
 
+def member_polled_status(
+    request: HttpRequest, model: type, project_slug: str, pk: int, character_slug: str = ""
+) -> str | None:
+    """For a member's poll of a card: its generation's status, from one statement, before the
+    project is even loaded, so an unchanged card is a 204 at the cost of that statement. None
+    for anything else (not a poll, a guest, not a member, no such card): the caller then takes
+    the ordinary path, which decides access and 404s."""
+    if not (request.htmx and request.GET.get("poll") == "1" and request.GET.get("seen")):
+        return None
+    if not request.user.is_authenticated:
+        return None
+    return selectors.member_poll_status(
+        model=model,
+        user_id=request.user.pk,
+        project_slug=project_slug,
+        pk=pk,
+        character_slug=character_slug,
+    )
+
+
 # --- the page ------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from .character import (
     announces_change,
     base_context,
     load,
+    member_polled_status,
     polled_status,
     render_page,
     respond,
@@ -69,10 +70,14 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @require_GET
 def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
     """One sheet option: the polled card (htmx) or its own page with every panel and its box."""
-    access = project_access(request, project_slug)
-    status = polled_status(SheetOption, access, character_slug, pk)
-    if unchanged_since_last_poll(request, status):
+    status = member_polled_status(request, SheetOption, project_slug, pk, character_slug)
+    if status is not None and unchanged_since_last_poll(request, status):
         return HttpResponse(status=204)
+    access = project_access(request, project_slug)
+    if status is None:
+        status = polled_status(SheetOption, access, character_slug, pk)
+        if unchanged_since_last_poll(request, status):
+            return HttpResponse(status=204)
     character = selectors.character_for(access.project, character_slug)
     sheet = selectors.sheet_option_for(character, pk)
     if request.htmx and request.GET.get("fragment") == "card":

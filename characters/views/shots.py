@@ -26,6 +26,7 @@ from ..models import (
     ShotRender,
 )
 from ..permissions import Action
+from .character import member_polled_status, unchanged_since_last_poll
 from .common import login_required, project_access
 
 SHOTS_CHANGED = "shots-changed"
@@ -121,8 +122,21 @@ def _shot(access, pk: int) -> Shot:
 @require_GET
 def shot_card(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
     """The shot's own page (video, every render, notes, before/after); its fragments for htmx,
-    and the shots page's card for the card's own polling."""
+    and the shots page's card for the card's own polling. A rendering shot's card polls for
+    minutes: while its status is the one the card shows (`seen`) the answer is 204 and
+    nothing is rendered."""
+    status = member_polled_status(request, Shot, project_slug, pk)
+    if status is not None and unchanged_since_last_poll(request, status):
+        return HttpResponse(status=204)
     access = project_access(request, project_slug)
+    if status is None and request.htmx and request.GET.get("poll") == "1":
+        status = (
+            Shot.objects.filter(project=access.project, pk=pk)
+            .values_list("generation__status", flat=True)
+            .first()
+        )
+        if unchanged_since_last_poll(request, status or ""):
+            return HttpResponse(status=204)
     shot = _shot(access, pk)
     fragment = request.GET.get("fragment", "")
     if request.htmx and fragment == "player-media":

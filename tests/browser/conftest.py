@@ -184,7 +184,7 @@ class Worker:
 def qcluster(
     transactional_db: None, live_server: Any, settings: Any, tmp_path: Path, request, monkeypatch
 ) -> Iterator[Callable[..., Worker]]:
-    """Start `manage.py qcluster` on the live server's database, broker and media folder.
+    """Start `manage.py worker` (every lane) on the live server's database, broker and media.
 
     Call it with extra environment (provider keys) once the test has set its settings. Each
     test gets a queue of its own, so nothing another test left on a shared Redis reaches it.
@@ -208,6 +208,8 @@ def qcluster(
             **broker,
             DJANGO_MEDIA_ROOT=str(media),
             TURNAROUND_WORKERS="2",
+            TURNAROUND_IMAGE_WORKERS="2",
+            TURNAROUND_VIDEO_WORKERS="1",
             TURNAROUND_QUEUE_POLL="0.1",
             PYTHONUNBUFFERED="1",
             **extra_env,
@@ -215,7 +217,7 @@ def qcluster(
         log = tmp_path / f"qcluster-{len(started)}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"],
+                [sys.executable, "manage.py", "worker"],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=out,

@@ -167,6 +167,7 @@ class Task:
     status: str = "queued"
     outcome: str = "succeeded"  # or "sensitive", "never"
     video_id: str = ""
+    created: float = field(default_factory=time.monotonic)
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -183,13 +184,16 @@ class QuietServer(ThreadingHTTPServer):
 class FakeProvider:
     """The shared state behind the handler: files, tasks, faults, recorded requests."""
 
-    def __init__(self, *, polls_to_finish: int = 2) -> None:
+    def __init__(self, *, polls_to_finish: int = 2, task_seconds: float | None = None) -> None:
         self.lock = threading.Lock()
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.tasks: dict[str, Task] = {}
         self.polls_to_finish = polls_to_finish
+        # When set, a Seedance task takes this long from its creation, however often it is
+        # polled (as the real service does), instead of finishing after polls_to_finish polls.
+        self.task_seconds = self.default_task_seconds = task_seconds
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
@@ -206,6 +210,7 @@ class FakeProvider:
             self.requests.clear()
             self.faults.clear()
             self.tasks.clear()
+            self.task_seconds = self.default_task_seconds
 
     def take_fault(self, route: str) -> Fault | None:
         with self.lock:
@@ -864,7 +869,15 @@ class Handler(BaseHTTPRequestHandler):
                 route, 404, f"The specified task {task_id} is not found.", "ResourceNotFound"
             )
             return
-        if task.status in ("queued", "running"):
+        seconds = self.fake.task_seconds
+        if task.status in ("queued", "running") and seconds is not None:
+            task.polls += 1
+            elapsed = time.monotonic() - task.created
+            if elapsed >= seconds and task.outcome != "never":
+                task.status = "failed" if task.outcome == "sensitive" else "succeeded"
+            elif elapsed >= min(1.0, seconds / 10):
+                task.status = "running"
+        elif task.status in ("queued", "running"):
             task.polls += 1
             if task.outcome == "never":
                 task.status = "running"
@@ -970,8 +983,14 @@ def main() -> None:
         action="store_true",
         help="answer as slowly as the real services usually do (the stage table's figures)",
     )
+    parser.add_argument(
+        "--task-seconds",
+        type=float,
+        default=None,
+        help="each Seedance task takes this long (default: done on the third poll)",
+    )
     args = parser.parse_args()
-    fake = FakeProvider()
+    fake = FakeProvider(task_seconds=args.task_seconds)
     if args.typical:
         for route, stage, provider in TYPICAL_ROUTES:
             seconds = STAGES[stage].typical(provider)

@@ -7,7 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage, ShotSpec
+from characters.generators.base import (
+    GenerationRequest,
+    GeneratorError,
+    Pending,
+    ReferenceImage,
+    ShotSpec,
+)
 from characters.generators.seedance import SeedanceGenerator
 from tests.fakes.server import ARK_KEY, FAKE_MP4, portrait_png
 
@@ -21,10 +27,18 @@ def seedance(fast, **kwargs) -> SeedanceGenerator:
     return SeedanceGenerator(**{"poll_interval": 0.5, **fast, **kwargs})
 
 
-def generate(fast, request=SHOT, **kwargs):
+def generate(fast, request=SHOT, *, checks=20, **kwargs):
+    """Submit, then check as the runner would (without its waiting), until a result."""
     generator = seedance(fast, **kwargs)
     try:
-        return generator.generate(request)
+        outcome = generator.generate(request)
+        for _ in range(checks):
+            if not isinstance(outcome, Pending):
+                return outcome
+            outcome = generator.generate(
+                GenerationRequest(**{**request.__dict__, "resume_id": outcome.task_id})
+            )
+        return outcome
     finally:
         generator.close()
 
@@ -35,19 +49,28 @@ def failure(fast, request=SHOT, **kwargs) -> GeneratorError:
     return info.value
 
 
+def test_submitting_a_shot_returns_its_task_at_once_without_polling(fake, fast, sleeps):
+    generator = seedance(fast)
+    pending = generator.generate(SHOT)
+    generator.close()
+    assert isinstance(pending, Pending)
+    assert pending.task_id.startswith("cgt-") and pending.after == 0.5
+    assert len(fake.routed("ark.create")) == 1
+    assert fake.routed("ark.poll") == []  # the worker is free at once
+    assert sleeps.calls == []
+
+
 def test_it_makes_a_shot(fake, fast, sleeps):
-    submitted = []
-    request = GenerationRequest(**{**SHOT.__dict__, "on_submitted": submitted.append})
-    result = generate(fast, request)
+    result = generate(fast)
     (asset,) = result.assets
     assert (asset.mime, asset.data) == ("video/mp4", FAKE_MP4)
-    assert submitted == [result.provider_request_id]
+    assert result.provider_request_id.startswith("cgt-")
     tokens = 1280 * 720 * 24 * 5 // 1024
     assert result.cost_usd == Decimal(tokens) / 1000 * Decimal("0.007")
     assert result.metadata["duration"] == 5
-    # queued -> running -> succeeded, sleeping the poll interval between.
+    # queued -> running -> succeeded: one status read per call, and never a sleep.
     assert len(fake.routed("ark.poll")) == 3
-    assert sleeps.calls == [0.5, 0.5]
+    assert sleeps.calls == []
     (sent,) = fake.routed("ark.create")
     assert sent.headers["authorization"] == f"Bearer {ARK_KEY}"
     assert sent.json() == {
@@ -71,14 +94,23 @@ def test_it_makes_a_shot(fake, fast, sleeps):
     }
 
 
+def test_a_check_reads_the_task_once_and_says_how_it_stands(fake, fast):
+    generator = seedance(fast)
+    task_id = generator.generate(SHOT).task_id
+    first = generator.generate(GenerationRequest(**{**SHOT.__dict__, "resume_id": task_id}))
+    generator.close()
+    assert first == Pending(task_id, after=0.5, status="queued")
+    assert len(fake.routed("ark.poll")) == 1
+
+
 def test_it_resumes_a_submitted_task_without_paying_again(fake, fast):
     generator = seedance(fast)
     task_id = generator.http.request(
         "POST", "/contents/generations/tasks", json_body=generator.task_body(SHOT)
     ).json()["id"]
-    fake.requests.clear()
-    result = generator.generate(GenerationRequest(**{**SHOT.__dict__, "resume_id": task_id}))
     generator.close()
+    fake.requests.clear()
+    result = generate(fast, GenerationRequest(**{**SHOT.__dict__, "resume_id": task_id}))
     assert result.provider_request_id == task_id
     assert fake.routed("ark.create") == []
 
@@ -103,13 +135,12 @@ def test_sensitive_input_is_blocked_at_creation(fake, fast, sleeps):
     assert sleeps.calls == []
 
 
-def test_a_shot_that_never_finishes_is_cancelled_at_the_deadline(fake, fast):
+def test_a_shot_that_never_finishes_stays_pending(fake, fast, sleeps):
     fake.add_fault("ark.create", "never")
-    clock = iter(range(0, 10_000, 100))
-    error = failure(fast, shot_deadline=450, clock=lambda: next(clock))
-    assert "did not finish" in str(error) and "cancelled" in str(error)
-    assert not error.permanent
-    assert len(fake.routed("ark.delete")) == 1
+    outcome = generate(fast, checks=5)
+    assert isinstance(outcome, Pending) and outcome.status == "running"
+    assert len(fake.routed("ark.poll")) == 5
+    assert sleeps.calls == []  # the runner's deadline ends it, not a worker asleep here
 
 
 def test_cancel_deletes_the_task(fake, fast):
@@ -169,12 +200,18 @@ def test_a_web_page_instead_of_the_video_is_refused(fake, fast):
     assert "web page instead of the expected video" in str(failure(fast))
 
 
-def test_rate_limits_on_polls_are_waited_out(fake, fast, sleeps):
+def test_a_rate_limited_check_is_tried_again_later_not_slept_on(fake, fast, sleeps):
     fake.add_fault(
         "ark.poll", "status", status=429, retry_after=3, code="RateLimitExceeded.EndpointRPM"
     )
-    result = generate(fast)
-    assert 3.0 in sleeps.calls
+    generator = seedance(fast)
+    task_id = generator.generate(SHOT).task_id
+    check = GenerationRequest(**{**SHOT.__dict__, "resume_id": task_id})
+    limited = generator.generate(check)
+    generator.close()
+    assert limited == Pending(task_id, after=1.0, status="unreachable")
+    assert sleeps.calls == []
+    result = generate(fast, check)
     assert result.assets[0].mime == "video/mp4"
 
 

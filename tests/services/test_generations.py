@@ -108,7 +108,9 @@ class TestRequeue:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_picking_up_the_same_generation_make_one_image(character, owner, monkeypatch):
     with monkeypatch.context() as lost:
-        lost.setattr(generations, "enqueue_generation", lambda pk: None)  # delivered twice, below
+        lost.setattr(
+            generations, "enqueue_generation", lambda pk, **lane: None
+        )  # delivered twice, below
         (candidate,) = services.casting_start(character=character, user=owner, count=1)
     generation = candidate.generation
     calls = []

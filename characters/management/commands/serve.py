@@ -1,4 +1,4 @@
-"""Run the web server and a django-q2 worker together; Ctrl-C stops both."""
+"""Run the web server and the workers (every lane, `manage.py worker`) together; Ctrl-C stops both."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Start the development web server and a django-q2 worker together."
+    help = "Start the development web server and the workers (every lane) together."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", default=os.environ.get("PORT", "8000"))
@@ -19,7 +19,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: str, **options) -> None:
         manage = [sys.executable, "manage.py"]
-        worker = subprocess.Popen([*manage, "qcluster"], start_new_session=True)
+        worker = subprocess.Popen([*manage, "worker"], start_new_session=True)
         web = subprocess.Popen(
             [*manage, "runserver", "--noreload", f"{host}:{port}"], start_new_session=True
         )

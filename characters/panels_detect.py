@@ -11,10 +11,11 @@ decoded sheet (region edges are then refined at full resolution):
    wider than tall (titles, captions) and specks are dropped. While fewer cells than panels
    remain, the largest is split along a straight colour edge (tinted panels that touch) or
    along its emptiest column or row (figures that almost touch).
-2. Kinds. Full-body views are tall and show little skin; close-ups are squarer and mostly
-   face. Full-body views take the preset's angles in reading order (rows top to bottom, then
-   left to right: front, three-quarter, profile, back); of the close-ups, the one showing the
-   most skin is the face close-up, the other the mid close-up.
+2. Kinds. Full-body views are tall and their face is a small part of their height (the head
+   is an eighth of a standing figure); close-ups are squarer and the face spans a third (chest
+   up) or most (face close-up) of them. Full-body views take the preset's angles in reading
+   order (rows top to bottom, then left to right: front, three-quarter, profile, back), and the
+   view with no face showing should be the back.
 
 Every panel gets a confidence (0-1) from how cleanly its region stood apart and how clear its
 kind was; a split with any panel under REVIEW_BELOW is flagged for a person to check, with the
@@ -43,8 +44,8 @@ EDGE_SHARE = 0.8  # a straight panel edge runs along at least this share of the 
 VALLEY_SHARE = 0.25  # a split between figures is at most this full relative to the cell
 REVIEW_BELOW = 0.6  # a panel less certain than this sends the split to review
 # Region confidence by what separated it from its neighbours.
-SEPARATION_CONFIDENCE = {"gutter": 0.95, "edge": 0.8, "valley": 0.65}
-SKIN_WEIGHT = 4.0  # in the full-body score: log(height / width) - SKIN_WEIGHT * skin share
+SEPARATION_CONFIDENCE = {"gutter": 0.95, "edge": 0.8, "merged": 0.75, "valley": 0.65}
+HEAD_WEIGHT = 3.0  # in the full-body score: log(height / width) - HEAD_WEIGHT * head share
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ class Region:
     """One panel-like region on the sheet."""
 
     box: Box  # full-resolution pixels
-    how: str  # what separated it: "gutter", "edge" or "valley"
+    how: str  # what separated it: "gutter", "edge", "valley", or "merged" (pieces joined)
     skin: float  # share of its pixels that are skin-coloured foreground (0-1)
+    head: float  # height of its topmost patch of skin (the face) over its own height (0-1)
 
     @property
     def aspect(self) -> float:
@@ -61,8 +63,9 @@ class Region:
 
     @property
     def full_body_score(self) -> float:
-        """High for a tall panel that shows little skin (a head-to-toe view)."""
-        return math.log(max(self.aspect, 1e-3)) - SKIN_WEIGHT * self.skin
+        """High for a tall panel whose face is a small part of its height (head to toe: the
+        head is an eighth of the figure; chest up about a third; a face close-up most of it)."""
+        return math.log(max(self.aspect, 1e-3)) - HEAD_WEIGHT * self.head
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,28 @@ def _profiles(mask: Image.Image) -> tuple[bytes, bytes]:
     )
 
 
+def head_share(skin: Image.Image) -> float:
+    """How much of a region's height its topmost patch of skin spans: the face (with the neck)
+    of a figure seen from the front, side or three-quarters; hands when seen from behind."""
+    _, rows = _profiles(skin)
+    h = len(rows)
+    allowed_gap = max(1, h // 50)  # eyes, a fringe or a shadow may cross the face
+    start = end = None
+    gap = 0
+    for i, v in enumerate(rows):
+        if v > GUTTER_FILL:
+            if start is None:
+                start = i
+            end, gap = i, 0
+        elif start is not None:
+            gap += 1
+            if gap > allowed_gap:
+                break
+    if start is None or end is None or end - start < 2:
+        return 0.0
+    return (end - start + 1) / h
+
+
 def _mean(img: Image.Image) -> float:
     """Mean value of an L image, 0-1."""
     return img.resize((1, 1), Image.Resampling.BOX).getpixel((0, 0)) / 255  # type: ignore[operator]
@@ -192,11 +217,35 @@ def _mean(img: Image.Image) -> float:
 # --- step 1: regions -------------------------------------------------------------------------
 
 
-def _gaps(profile: bytes, lo: int, hi: int, min_gap: int) -> list[tuple[int, int]]:
+def _line_image(mask: Image.Image, other: bytes, vertical: bool) -> Image.Image | None:
+    """The mask kept only on lines that cross most of it (rows for column gaps, columns for
+    row gaps). A drawn border's top and bottom edges are such lines: a column they cross is
+    inside a panel, never a gutter, however empty the rest of it is."""
+    flags = bytes(255 if v >= 128 else 0 for v in other)
+    if not any(flags):
+        return None
+    w, h = mask.size
+    indicator = (
+        Image.frombytes("L", (1, h), flags) if vertical else Image.frombytes("L", (w, 1), flags)
+    ).resize((w, h), Image.Resampling.NEAREST)
+    return ImageChops.multiply(mask, indicator)
+
+
+def _gaps(
+    profile: bytes, lo: int, hi: int, min_gap: int, lines: Image.Image | None = None, vertical=True
+) -> list[tuple[int, int]]:
     """Empty runs strictly inside [lo, hi] at least min_gap long, as (start, end)."""
     runs, start = [], None
+
+    def crossed(i: int) -> bool:
+        if lines is None:
+            return False
+        w, h = lines.size
+        strip = (i, 0, i + 1, h) if vertical else (0, i, w, i + 1)
+        return lines.crop(strip).getbbox() is not None
+
     for i in range(lo, hi + 1):
-        if profile[i] <= GUTTER_FILL:
+        if profile[i] <= GUTTER_FILL and not crossed(i):
             start = i if start is None else start
         elif start is not None:
             if i - start >= min_gap:
@@ -208,7 +257,8 @@ def _gaps(profile: bytes, lo: int, hi: int, min_gap: int) -> list[tuple[int, int
 def _cells(mask: Image.Image, box: Cell, min_gap: int, depth: int = 0) -> list[Cell]:
     """Recursive cut along empty rows and columns: the content cells inside box."""
     x0, y0, _, _ = box
-    cols, rows = _profiles(mask.crop(box))
+    crop = mask.crop(box)
+    cols, rows = _profiles(crop)
     fg_c = [i for i, v in enumerate(cols) if v > GUTTER_FILL]
     fg_r = [i for i, v in enumerate(rows) if v > GUTTER_FILL]
     if not fg_c or not fg_r:
@@ -216,8 +266,8 @@ def _cells(mask: Image.Image, box: Cell, min_gap: int, depth: int = 0) -> list[C
     c_lo, c_hi, r_lo, r_hi = fg_c[0], fg_c[-1], fg_r[0], fg_r[-1]
     if depth < MAX_CUT_DEPTH:
         for gaps, vertical in (
-            (_gaps(cols, c_lo, c_hi, min_gap), True),
-            (_gaps(rows, r_lo, r_hi, min_gap), False),
+            (_gaps(cols, c_lo, c_hi, min_gap, _line_image(crop, rows, True), True), True),
+            (_gaps(rows, r_lo, r_hi, min_gap, _line_image(crop, cols, False), False), False),
         ):
             if not gaps:
                 continue
@@ -268,10 +318,11 @@ def _edge_split(small: Image.Image, cell: Cell, vertical: bool) -> tuple[int, fl
     w, h = part.size
     if w < 8:
         return None
+    # Across two pixels: on the reduced copy an edge may be blended over one in-between pixel.
     step = _max_channel(
-        ImageChops.difference(part.crop((0, 0, w - 1, h)), part.crop((1, 0, w, h)))
+        ImageChops.difference(part.crop((0, 0, w - 2, h)), part.crop((2, 0, w, h)))
     ).point(lambda v: 255 if v > EDGE_STEP else 0)
-    profile = step.resize((w - 1, 1), Image.Resampling.BOX).tobytes()
+    profile = step.resize((w - 2, 1), Image.Resampling.BOX).tobytes()
     lo, hi = int(w * 0.12), int(w * 0.88)
     best = max(range(lo, hi), key=lambda i: (profile[i], -abs(i - w / 2)), default=None)
     if best is None or profile[best] < EDGE_SHARE * 255:
@@ -331,6 +382,35 @@ def _split(small: Image.Image, mask: Image.Image, cell: Cell) -> tuple[list[Cell
             if len(parts) == 2 and all(0.2 <= (p[3] - p[1]) / (p[2] - p[0]) <= 8 for p in parts):
                 return parts, how
     return None
+
+
+def _join_smallest(cells: list[Cell]) -> tuple[Cell, Cell, Cell] | None:
+    smallest = min(cells, key=_area)
+    x0, y0, x1, y1 = smallest
+    best = None
+    for other in cells:
+        if other == smallest:
+            continue
+        ox0, oy0, ox1, oy1 = other
+        across = min(x1, ox1) - max(x0, ox0)  # shared width (stacked pieces)
+        down = min(y1, oy1) - max(y0, oy0)  # shared height (pieces side by side)
+        lined_up = across >= 0.8 * min(x1 - x0, ox1 - ox0) or down >= 0.8 * min(y1 - y0, oy1 - oy0)
+        if not lined_up:
+            continue
+        union = (min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1))
+        if any(
+            c not in (smallest, other)
+            and min(union[2], c[2]) > max(union[0], c[0])
+            and min(union[3], c[3]) > max(union[1], c[1])
+            for c in cells
+        ):
+            continue
+        added = _area(union) - _area(smallest) - _area(other)
+        if added > 0.25 * _area(union):
+            continue
+        if best is None or added < best[0]:
+            best = (added, other, union)
+    return None if best is None else (smallest, best[1], best[2])
 
 
 def _clamp(box: tuple[float, float, float, float], size: tuple[int, int]) -> Box:
@@ -395,14 +475,23 @@ def find_regions(img: Image.Image, count: int) -> list[Region]:
             continue
         parts, how = split
         cells = [c for c in cells if c[0] != cell] + [(p, how) for p in parts]
+    # More cells than panels: a panel whose picture has background-coloured stretches comes
+    # in pieces. Join the smallest to the neighbour it lines up with, while nothing else is
+    # caught in between.
+    while len(cells) > count:
+        joined = _join_smallest([c for c, _ in cells])
+        if joined is None:
+            break
+        a, b, union = joined
+        cells = [c for c in cells if c[0] not in (a, b)] + [(union, "merged")]
     skin = skin_mask(small, mask)
     sx, sy = img.width / sw, img.height / sh
     regions = []
     for (cx0, cy0, cx1, cy1), how in cells:
         coarse = _clamp((cx0 * sx, cy0 * sy, (cx1 - cx0) * sx, (cy1 - cy0) * sy), img.size)
         box = _refine(img, bg, tolerance, coarse, factor + 2) if how == "gutter" else coarse
-        share = _mean(skin.crop((cx0, cy0, cx1, cy1)))
-        regions.append(Region(box, how, round(share, 4)))
+        patch = skin.crop((cx0, cy0, cx1, cy1))
+        regions.append(Region(box, how, round(_mean(patch), 4), round(head_share(patch), 4)))
     return regions
 
 
@@ -452,12 +541,8 @@ def assign_kinds(
     back = full_kinds[-1] if full_kinds and "back" in full_kinds[-1] else None
     if back in out and len(full_sorted) >= 3:
         least = min(full_sorted, key=lambda j: regions[j].skin)
-        others = sorted(regions[j].skin for j in full_sorted if j != least)
-        if (
-            least != out[back][0]
-            and others[len(others) // 2] > 0.004
-            and regions[least].skin < 0.5 * others[len(others) // 2]
-        ):
+        others = min(regions[j].skin for j in full_sorted if j != least)
+        if least != out[back][0] and others > 0.004 and regions[least].skin < 0.5 * others:
             reasons.append(
                 "The view with no face showing is not the last full-body panel; check the angles."
             )
@@ -465,15 +550,15 @@ def assign_kinds(
                 if index in (least, out[back][0]):
                     out[kind] = (index, min(conf, 0.45))
 
-    # Close-ups: the one showing more skin (more of the face) is the face close-up.
+    # Close-ups: the one whose face spans more of its height is the face close-up.
     close_sorted = [close[i] for i in reading_order([regions[j].box for j in close])]
     if len(close_sorted) >= 2 and face_kinds and mid_kinds:
         a, b = close_sorted[0], close_sorted[1]
-        sa, sb = regions[a].skin, regions[b].skin
+        sa, sb = regions[a].head, regions[b].head
         hi_i, lo_i = (a, b) if sa >= sb else (b, a)
         s_hi, s_lo = max(sa, sb), min(sa, sb)
-        if s_hi >= 1.25 * s_lo + 0.02:
-            face, mid, conf = hi_i, lo_i, _clip(0.55 + 2 * (s_hi - s_lo))
+        if s_hi >= 1.3 * s_lo + 0.05:
+            face, mid, conf = hi_i, lo_i, _clip(0.55 + 1.5 * (s_hi - s_lo))
         else:
             face, mid, conf = a, b, 0.5  # as much face in each: reading order decides
             reasons.append(
@@ -525,6 +610,7 @@ def detect_panels(img: Image.Image, preset: str) -> Detection:
             "valley",
             "Some figures share one background; they were separated by the empty space between them.",
         ),
+        ("merged", "A panel came in pieces (parts of it match the background); they were joined."),
     ):
         if any(
             kinds.get(s.kind, (None,))[0] is not None and regions[kinds[s.kind][0]].how == how

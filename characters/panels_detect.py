@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops, ImageFilter
+from PIL import Image, ImageChops
 
 from .layouts import get_preset
 
@@ -167,15 +167,16 @@ def foreground(img: Image.Image, bg: tuple[int, int, int], tolerance: int) -> Im
 
 
 def skin_mask(img: Image.Image, fg: Image.Image) -> Image.Image:
-    """Skin-coloured foreground (the usual YCbCr box), opened so speckle and texture drop out:
-    a face or a hand is a patch of skin, noise is not."""
+    """Skin-coloured foreground (the usual YCbCr box) at half the size of img, kept only where
+    most of each 2x2 block is skin, so speckle and texture drop out: a face or a hand is a
+    patch of skin, noise is not."""
     _, cb, cr = img.convert("YCbCr").split()
     skin = ImageChops.multiply(
         cb.point(lambda v: 255 if 77 <= v <= 127 else 0),
         cr.point(lambda v: 255 if 135 <= v <= 168 else 0),
     )
     skin = ImageChops.multiply(skin, fg)
-    return skin.filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3))
+    return skin.reduce(2).point(lambda v: 255 if v >= 160 else 0)
 
 
 def _profiles(mask: Image.Image) -> tuple[bytes, bytes]:
@@ -490,7 +491,9 @@ def find_regions(img: Image.Image, count: int) -> list[Region]:
     for (cx0, cy0, cx1, cy1), how in cells:
         coarse = _clamp((cx0 * sx, cy0 * sy, (cx1 - cx0) * sx, (cy1 - cy0) * sy), img.size)
         box = _refine(img, bg, tolerance, coarse, factor + 2) if how == "gutter" else coarse
-        patch = skin.crop((cx0, cy0, cx1, cy1))
+        patch = skin.crop(
+            (cx0 // 2, cy0 // 2, max(cx0 // 2 + 1, cx1 // 2), max(cy0 // 2 + 1, cy1 // 2))
+        )
         regions.append(Region(box, how, round(_mean(patch), 4), round(head_share(patch), 4)))
     return regions
 
@@ -550,11 +553,12 @@ def assign_kinds(
                 if index in (least, out[back][0]):
                     out[kind] = (index, min(conf, 0.45))
 
-    # Close-ups: the one whose face spans more of its height is the face close-up.
+    # Close-ups: the one holding more face (its height spanned by skin, and its share of skin)
+    # is the face close-up; a mid close-up holds more of the figure around the face.
     close_sorted = [close[i] for i in reading_order([regions[j].box for j in close])]
     if len(close_sorted) >= 2 and face_kinds and mid_kinds:
         a, b = close_sorted[0], close_sorted[1]
-        sa, sb = regions[a].head, regions[b].head
+        sa, sb = regions[a].head + regions[a].skin, regions[b].head + regions[b].skin
         hi_i, lo_i = (a, b) if sa >= sb else (b, a)
         s_hi, s_lo = max(sa, sb), min(sa, sb)
         if s_hi >= 1.3 * s_lo + 0.05:

@@ -14,6 +14,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .panels_detect import REVIEW_BELOW
+
 
 class Stage(models.TextChoices):
     CASTING = "casting", "Casting"
@@ -301,6 +303,17 @@ class SheetOption(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     split_method = models.CharField(max_length=20, blank=True)
+    split_review = models.BooleanField(
+        default=False, help_text="The split is uncertain somewhere: a person should check it."
+    )
+    split_notes = models.JSONField(
+        default=list, blank=True, help_text="Why the split was flagged, in words."
+    )
+    split_regions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every region detection found, [x, y, w, h]: edges a dragged box snaps to.",
+    )
     locked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -332,6 +345,10 @@ class Panel(models.Model):
     detected = models.BooleanField(
         default=True, help_text="False where the nominal layout was used."
     )
+    confidence = models.FloatField(
+        default=1.0,
+        help_text="0-1: how sure detection was of this box and kind; 1 once a person set it.",
+    )
     preview = models.ForeignKey(
         Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -356,6 +373,15 @@ class Panel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sheet} — {self.kind}"
+
+    @property
+    def confidence_percent(self) -> int:
+        return round(self.confidence * 100)
+
+    @property
+    def doubtful(self) -> bool:
+        """Detection was unsure of this panel's box or kind: a person should check it."""
+        return self.confidence < REVIEW_BELOW
 
 
 class PanelRevision(models.Model):

@@ -20,6 +20,7 @@ from ..models import (
     SheetOption,
     Stage,
 )
+from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
@@ -139,6 +140,7 @@ def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption
                 w=found.w,
                 h=found.h,
                 detected=found.detected,
+                confidence=found.confidence,
                 preview=preview,
             )
         )
@@ -146,10 +148,23 @@ def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption
         option.panels.all().delete()
         Panel.objects.bulk_create(panels)
         option.split_method = result.method
+        option.split_review = result.review
+        option.split_notes = list(result.reasons)
+        option.split_regions = [list(box) for box in result.edges]
         if option.status == SheetOption.Status.PENDING:
             option.status = SheetOption.Status.READY
-        option.save(update_fields=["split_method", "status"])
+        option.save(
+            update_fields=["split_method", "split_review", "split_notes", "split_regions", "status"]
+        )
     return option
+
+
+def _settle_review(option: SheetOption) -> None:
+    """Clear the review flag once no panel is left uncertain (a person has set each one)."""
+    if not Panel.objects.filter(sheet=option, confidence__lt=REVIEW_BELOW).exists():
+        SheetOption.objects.filter(pk=option.pk, split_review=True).update(
+            split_review=False, split_notes=[]
+        )
 
 
 def sheet_resplit(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOption:
@@ -275,8 +290,9 @@ def panel_set_box(
     with transaction.atomic():
         before = [panel.x, panel.y, panel.w, panel.h]
         Panel.objects.filter(pk=panel.pk).update(
-            x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False
+            x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False, confidence=1.0
         )
+        _settle_review(option)
         if option.status == SheetOption.Status.LOCKED:
             Character.objects.filter(pk=character.pk).update(
                 reference_revision=F("reference_revision") + 1
@@ -290,6 +306,57 @@ def panel_set_box(
             panel=panel.kind,
             before=before,
             after=[x, y, w, h],
+        )
+    panel.refresh_from_db()
+    return panel
+
+
+def panel_set_kind(*, panel: Panel, user: AbstractBaseUser | None, kind: str) -> Panel:
+    """Say what a panel shows ("this is the profile, not the back"). The panel that held that
+    kind takes this panel's old kind: kinds are unique on a sheet, so two panels swap. Boxes,
+    previews and crops stay with their pictures; only the names move."""
+    option = panel.sheet
+    character = option.character
+    require(project=character.project, user=user, action=Action.DECIDE)
+    layout = get_preset(option.preset)
+    if kind not in layout.kinds:
+        raise ServiceError(
+            f"A {layout.label.lower()} sheet has no {kind.replace('_', ' ')!r} panel; choose one "
+            f"of: {', '.join(spec.label for spec in layout.panels)}."
+        )
+    with transaction.atomic():
+        panel = Panel.objects.select_for_update().get(pk=panel.pk)
+        option = SheetOption.objects.get(pk=panel.sheet_id)  # its status now, not as cached
+        if panel.kind == kind:
+            return panel
+        old_kind, old_order = panel.kind, panel.order
+        other = Panel.objects.select_for_update().filter(sheet=option, kind=kind).first()
+        if other is not None:
+            # Through a name no panel holds, so the one-kind-per-sheet constraint never trips.
+            Panel.objects.filter(pk=other.pk).update(kind="_swapping")
+        Panel.objects.filter(pk=panel.pk).update(
+            kind=kind, order=layout.kinds.index(kind), confidence=1.0
+        )
+        if other is not None:
+            Panel.objects.filter(pk=other.pk).update(
+                kind=old_kind,
+                order=layout.kinds.index(old_kind) if old_kind in layout.kinds else old_order,
+                confidence=1.0,
+            )
+        _settle_review(option)
+        if option.status == SheetOption.Status.LOCKED:
+            Character.objects.filter(pk=character.pk).update(
+                reference_revision=F("reference_revision") + 1
+            )
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="renamed panel",
+            target=panel,
+            character=character,
+            before=old_kind,
+            after=kind,
+            swapped_with=other.pk if other is not None else None,
         )
     panel.refresh_from_db()
     return panel

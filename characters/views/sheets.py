@@ -12,6 +12,7 @@ from .. import references, selectors, services
 from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import SheetOption
+from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
 from .casting import (
     _load,
@@ -81,9 +82,33 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
         if request.GET.get("poll") == "1" and sheet.generation.is_final:
             trigger_client_event(response, "sheet-finished", {"id": sheet.pk})
         return response
-    context = character_context(request, access, character, option=sheet)
-    context["panels"] = list(sheet.panels.all())
-    return render(request, "characters/sheet.html", context)
+    return render(request, "characters/sheet.html", option_context(access, character, sheet))
+
+
+def option_context(access, character, option: SheetOption, **extra: object) -> dict:
+    """What the option page and its panels fragment need: the sheet, its panels, the kinds a
+    panel can be given, and the regions detection found (a dragged box snaps to their edges)."""
+    layout = get_preset(option.preset)
+    return {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "option": option,
+        "panels": list(option.panels.select_related("preview")),
+        "kinds": [(spec.kind, spec.label) for spec in layout.panels],
+        "split_regions": option.split_regions,
+        "review_below": int(REVIEW_BELOW * 100),
+        **extra,
+    }
+
+
+def _panels_fragment(request: HttpRequest, access, character, option_pk: int, **extra):
+    option = selectors.sheet_option_for(character, option_pk)
+    return render(
+        request,
+        "characters/sheet.html#panels",
+        option_context(access, character, option, **extra),
+    )
 
 
 @login_required
@@ -153,11 +178,33 @@ def panel_box(
     else:
         error = "Enter the box as whole pixels: x and y from 0, width and height from 1."
     if request.htmx:
-        panel = selectors.panel_for(character, pk)
-        context = character_context(
-            request, access, character, option=panel.sheet, panel=panel, box_error=error
+        return _panels_fragment(
+            request, access, character, panel.sheet_id, box_error=error, error_panel=pk
         )
-        return render(request, "characters/sheet.html#panel-row", context)
+    if error:
+        messages.error(request, error)
+    return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)
+
+
+@login_required
+@require_POST
+@announces_change
+def panel_kind(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    """Say what a panel shows, in one click; the panel that held that kind takes this one's."""
+    access, character = _load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    panel = selectors.panel_for(character, pk)
+    error = ""
+    try:
+        services.panel_set_kind(panel=panel, user=request.user, kind=request.POST.get("kind", ""))
+    except services.ServiceError as exc:
+        error = str(exc)
+    if request.htmx:
+        return _panels_fragment(
+            request, access, character, panel.sheet_id, box_error=error, error_panel=pk
+        )
     if error:
         messages.error(request, error)
     return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)

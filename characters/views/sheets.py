@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -96,7 +98,8 @@ def option_context(access, character, option: SheetOption, **extra: object) -> d
         "option": option,
         "panels": list(option.panels.select_related("preview")),
         "kinds": [(spec.kind, spec.label) for spec in layout.panels],
-        "split_regions": option.split_regions,
+        # As JSON in a data attribute: htmx drops script elements from swapped fragments.
+        "split_regions": json.dumps(option.split_regions),
         "review_below": int(REVIEW_BELOW * 100),
         **extra,
     }

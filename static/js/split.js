@@ -29,8 +29,7 @@
     const H = +editor.dataset.height;
     const canEdit = editor.dataset.canEdit === "1";
     const boxes = [...stage.querySelectorAll(".split-box")];
-    const regionsEl = document.getElementById("split-regions");
-    const regions = regionsEl ? JSON.parse(regionsEl.textContent) : [];
+    const regions = JSON.parse(editor.dataset.regions || "[]");
 
     function place(el, b) {
       el.style.left = pct(b.x, W);
@@ -94,7 +93,11 @@
       };
       cancelDrag = cancel;
       el.classList.add("dragging");
-      el.setPointerCapture(event.pointerId);
+      try {
+        el.setPointerCapture(event.pointerId); // keep the drag when the pointer outruns the box
+      } catch {
+        // A pointer the browser no longer tracks: the box's own listeners still see it.
+      }
       el.addEventListener("pointermove", move);
       el.addEventListener("pointerup", end);
       el.addEventListener("pointercancel", cancel);

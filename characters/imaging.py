@@ -261,6 +261,15 @@ def _text_chunks(img: Image.Image) -> PngImagePlugin.PngInfo | None:
     return info
 
 
+def small_jpeg(data: bytes, side: int = 1024) -> bytes:
+    """A small JPEG of a stored picture, for a vision model that sees it at a fixed size."""
+    img = _decode(data)
+    small = reduced(img, side)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
 def make_panel_preview(data: bytes, box: Box) -> bytes:
     """The WebP preview of one panel, for when a reviewer corrects its box."""
     img = _decode(data)

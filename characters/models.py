@@ -23,6 +23,7 @@ class Stage(models.TextChoices):
     SHEET = "sheet", "Turnaround sheet"
     EDIT = "edit", "Panel fix"
     INSPECT = "inspect", "Inspection"
+    LABEL = "label", "Panel labels"
     SHOT = "shot", "Shot"
 
 

@@ -312,6 +312,9 @@ TURNAROUND_ROUTES = {
     "sheet": env("TURNAROUND_ROUTE_SHEET", "gemini"),
     "edit": env("TURNAROUND_ROUTE_EDIT", "gemini"),
     "inspect": env("TURNAROUND_ROUTE_INSPECT", "gemini"),
+    # Optional: a vision model confirms or corrects the panel kinds of each split sheet (one
+    # cheap request per sheet). Offline (no key), the geometry alone decides.
+    "label": env("TURNAROUND_ROUTE_LABEL", "gemini"),
     "shot": env("TURNAROUND_ROUTE_SHOT", "seedance"),
 }
 # Hosts that provider downloads may come from; TURNAROUND_DOWNLOAD_HOSTS (host:port, comma

@@ -18,7 +18,7 @@ PROVIDERS = {
     "gemini": ("characters.generators.gemini", "GeminiGenerator", "GEMINI_API_KEY"),
     "seedance": ("characters.generators.seedance", "SeedanceGenerator", "ARK_API_KEY"),
 }
-STAGES = ("casting", "upscale", "sheet", "edit", "inspect", "shot")
+STAGES = ("casting", "upscale", "sheet", "edit", "inspect", "label", "shot")
 
 
 def configured_provider(stage: str) -> str:

@@ -9,7 +9,14 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from .. import imaging, prompts
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, SheetSpec
+from ..generators.base import (
+    GenerationRequest,
+    GenerationResult,
+    LabelSpec,
+    ReferenceImage,
+    SheetSpec,
+)
+from ..generators.routing import provider_for
 from ..layouts import UnknownPreset, get_preset
 from ..models import (
     Asset,
@@ -154,7 +161,128 @@ def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption
         option.save(
             update_fields=["split_method", "split_review", "split_notes", "split_regions", "status"]
         )
+    sheet_label_queue(option=option)
     return option
+
+
+# --- panel labels: the optional vision check of the kinds ------------------------------------
+
+LABEL_CONFIRMED = 0.9  # a kind the vision model agrees with
+LABEL_RENAMED = 0.7  # a kind the vision model changed: likely right, still worth a look
+
+
+def sheet_label_queue(*, option: SheetOption) -> Generation | None:
+    """Ask the vision model what each panel shows: one cheap request per sheet, its cost kept
+    like any other. Only where a provider serves the label stage and every panel was found;
+    offline, or over budget, the geometry alone decides."""
+    if provider_for(Stage.LABEL) == "offline" or option.split_method != "detected":
+        return None
+    image = option.image
+    panels = list(option.panels.all())
+    regions = [
+        [
+            round(p.x / image.width, 4),
+            round(p.y / image.height, 4),
+            round(p.w / image.width, 4),
+            round(p.h / image.height, 4),
+        ]
+        for p in panels
+    ]
+    try:
+        return generation_create(
+            project=option.character.project,
+            character=option.character,
+            stage=Stage.LABEL,
+            prompt=f"Name the panels of sheet option {option.index}.",
+            user=None,
+            parameters={
+                "sheet_option": option.pk,
+                "preset": option.preset,
+                "panels": [p.pk for p in panels],
+                "boxes": [[p.x, p.y, p.w, p.h] for p in panels],
+                "regions": regions,
+            },
+            reference_ids=[f"asset:{image.pk}"],
+        )
+    except ServiceError:
+        return None  # the budget is spent: labelling is optional
+
+
+def label_request(generation: Generation) -> GenerationRequest:
+    option = SheetOption.objects.select_related("image").get(
+        pk=generation.parameters["sheet_option"]
+    )
+    params = generation.parameters
+    return GenerationRequest(
+        stage=Stage.LABEL,
+        prompt=generation.prompt,
+        references=(
+            ReferenceImage(imaging.small_jpeg(asset_read(option.image)), "image/jpeg", "sheet"),
+        ),
+        seed=generation.seed,
+        spec=LabelSpec(
+            kinds=get_preset(params["preset"]).kinds,
+            regions=tuple(tuple(r) for r in params["regions"]),
+        ),
+    )
+
+
+def label_keep(generation: Generation, result: GenerationResult) -> None:
+    """Confirm or correct the panel kinds with the vision model's labels. A sheet a person has
+    touched since the split (a box moved, a kind set) or locked keeps what it has."""
+    params = generation.parameters
+    labels = {int(k): v for k, v in result.data.get("labels", {}).items()}
+    with transaction.atomic():
+        option = SheetOption.objects.select_for_update().get(pk=params["sheet_option"])
+        layout = get_preset(option.preset)
+        panels = {p.pk: p for p in Panel.objects.select_for_update().filter(sheet=option)}
+        sent = list(zip(params["panels"], params["boxes"], strict=True))
+        untouched = all(
+            pk in panels
+            and [panels[pk].x, panels[pk].y, panels[pk].w, panels[pk].h] == box
+            and panels[pk].confidence < 1.0
+            for pk, box in sent
+        )
+        if option.status == SheetOption.Status.LOCKED or not untouched:
+            result.metadata["applied"] = False
+            return
+        renamed = []
+        for number, (pk, _) in enumerate(sent, start=1):
+            panel, kind = panels[pk], labels.get(number)
+            if kind is None or kind == panel.kind:
+                panel.confidence = max(panel.confidence, LABEL_CONFIRMED)
+            else:
+                renamed.append((panel.kind, kind))
+                panel.kind, panel.confidence = kind, LABEL_RENAMED
+        if renamed:
+            # Through names no panel holds, so one kind per sheet holds at every step.
+            for pk in panels:
+                Panel.objects.filter(pk=pk).update(kind=f"_{pk}")
+        for panel in panels.values():
+            order = layout.kinds.index(panel.kind) if panel.kind in layout.kinds else panel.order
+            Panel.objects.filter(pk=panel.pk).update(
+                kind=panel.kind, order=order, confidence=panel.confidence
+            )
+        review = any(p.confidence < REVIEW_BELOW for p in panels.values())
+        notes = [
+            f"Gemini saw the {new.replace('_', ' ')} where the layout reading had the "
+            f"{old.replace('_', ' ')}."
+            for old, new in renamed
+        ]
+        SheetOption.objects.filter(pk=option.pk).update(
+            split_review=review or bool(renamed),
+            split_notes=notes if (review or renamed) else [],
+        )
+        activity_record(
+            project=option.character.project,
+            actor=None,
+            verb="labelled panels",
+            target=option,
+            character=option.character,
+            renamed=[f"{old} -> {new}" for old, new in renamed],
+        )
+    result.metadata["applied"] = True
+    result.metadata["renamed"] = [list(r) for r in renamed]
 
 
 def _settle_review(option: SheetOption) -> None:

@@ -4,35 +4,57 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('characters', '0002_notification'),
+        ("characters", "0002_notification"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='panel',
-            name='confidence',
-            field=models.FloatField(default=1.0, help_text='0-1: how sure detection was of this box and kind; 1 once a person set it.'),
+            model_name="panel",
+            name="confidence",
+            field=models.FloatField(
+                default=1.0,
+                help_text="0-1: how sure detection was of this box and kind; 1 once a person set it.",
+            ),
         ),
         migrations.AddField(
-            model_name='sheetoption',
-            name='split_notes',
-            field=models.JSONField(blank=True, default=list, help_text='Why the split was flagged, in words.'),
+            model_name="sheetoption",
+            name="split_notes",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Why the split was flagged, in words."
+            ),
         ),
         migrations.AddField(
-            model_name='sheetoption',
-            name='split_regions',
-            field=models.JSONField(blank=True, default=list, help_text='Every region detection found, [x, y, w, h]: edges a dragged box snaps to.'),
+            model_name="sheetoption",
+            name="split_regions",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Every region detection found, [x, y, w, h]: edges a dragged box snaps to.",
+            ),
         ),
         migrations.AddField(
-            model_name='sheetoption',
-            name='split_review',
-            field=models.BooleanField(default=False, help_text='The split is uncertain somewhere: a person should check it.'),
+            model_name="sheetoption",
+            name="split_review",
+            field=models.BooleanField(
+                default=False,
+                help_text="The split is uncertain somewhere: a person should check it.",
+            ),
         ),
         migrations.AlterField(
-            model_name='generation',
-            name='stage',
-            field=models.CharField(choices=[('casting', 'Casting'), ('upscale', '4K upscale'), ('sheet', 'Turnaround sheet'), ('edit', 'Panel fix'), ('inspect', 'Inspection'), ('label', 'Panel labels'), ('shot', 'Shot')], max_length=10),
+            model_name="generation",
+            name="stage",
+            field=models.CharField(
+                choices=[
+                    ("casting", "Casting"),
+                    ("upscale", "4K upscale"),
+                    ("sheet", "Turnaround sheet"),
+                    ("edit", "Panel fix"),
+                    ("inspect", "Inspection"),
+                    ("label", "Panel labels"),
+                    ("shot", "Shot"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

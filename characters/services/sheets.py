@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from .. import imaging, prompts
@@ -24,13 +24,14 @@ from ..models import (
     Character,
     Generation,
     Panel,
+    ReferenceChange,
     SheetOption,
     Stage,
 )
 from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, keep_result
 from .team import vote_tally
 
@@ -339,9 +340,13 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
             option.locked_at = timezone.now()
             option.save(update_fields=["status", "locked_by", "locked_at"])
             character.locked_sheet = option
-            character.reference_revision = F("reference_revision") + 1
-            character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
-            character.refresh_from_db(fields=["reference_revision"])
+            character.save(update_fields=["locked_sheet", "updated_at"])
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.SHEET_LOCKED,
+                user=user,
+                summary=f"Sheet option {option.index} locked",
+            )
             activity_record(
                 project=character.project,
                 actor=user,
@@ -375,8 +380,13 @@ def sheet_unlock(*, character: Character, user: AbstractBaseUser | None, reason:
         option.status = SheetOption.Status.READY
         option.save(update_fields=["status"])
         character.locked_sheet = None
-        character.reference_revision = F("reference_revision") + 1
-        character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
+        character.save(update_fields=["locked_sheet", "updated_at"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.SHEET_UNLOCKED,
+            user=user,
+            summary=f"Sheet unlocked: {reason}",
+        )
         character.refresh_from_db()
         activity_record(
             project=character.project,
@@ -419,9 +429,15 @@ def panel_set_box(
             x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False, confidence=1.0
         )
         _settle_review(option)
-        if option.status == SheetOption.Status.LOCKED:
-            Character.objects.filter(pk=character.pk).update(
-                reference_revision=F("reference_revision") + 1
+        # Read the lock from the database, not the caller's copy of the option.
+        character = Character.objects.select_for_update().get(pk=character.pk)
+        if character.locked_sheet_id == option.pk:
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.PANEL_BOX,
+                user=user,
+                summary=f"The {panel.label.lower()} panel's box was corrected",
+                panel_kind=panel.kind,
             )
         activity_record(
             project=character.project,
@@ -470,9 +486,16 @@ def panel_set_kind(*, panel: Panel, user: AbstractBaseUser | None, kind: str) ->
                 confidence=1.0,
             )
         _settle_review(option)
-        if option.status == SheetOption.Status.LOCKED:
-            Character.objects.filter(pk=character.pk).update(
-                reference_revision=F("reference_revision") + 1
+        # Read the lock from the database, not the caller's copy of the option.
+        character = Character.objects.select_for_update().get(pk=character.pk)
+        if character.locked_sheet_id == option.pk:
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.PANEL_KIND,
+                user=user,
+                summary=f"The {old_kind.replace('_', ' ')} panel is now the "
+                f"{kind.replace('_', ' ')}",
+                panel_kind=kind,
             )
         activity_record(
             project=character.project,

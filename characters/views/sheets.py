@@ -8,35 +8,40 @@ from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import trigger_client_event
 
 from .. import references, selectors, services
 from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import SheetOption
-from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
-from .casting import (
-    _load,
-    card_context,
-    character_context,
+from .character import (
+    announces_change,
+    base_context,
+    load,
     polled_status,
+    render_page,
+    respond,
     unchanged_since_last_poll,
 )
-from .common import announces_change, login_required, project_access
+from .common import login_required, project_access
+
+# Locking or unlocking the sheet changes the stage badge and whether the face may be unlocked.
+LOCK_CHANGED = ("character-head", "locked-info")
 
 
-def _sheets_fragment(request: HttpRequest, access, character, **extra) -> HttpResponse:
-    character = selectors.character_for(access.project, character.slug)
-    context = character_context(request, access, character, **extra)
-    return render(request, "characters/character.html#sheets", context)
+def _sheets_fragment(
+    request: HttpRequest, access, character, *, oob: tuple[str, ...] = (), **extra
+) -> HttpResponse:
+    if oob:  # a lock or unlock changed the character itself: show it as it is now
+        character = selectors.character_for(access.project, character.slug)
+    return respond(request, access, character, "sheets", oob=oob, **extra)
 
 
 @login_required
 @require_POST
 @announces_change
 def generate(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.GENERATE)
     form = SheetForm(request.POST)
     error = ""
@@ -58,11 +63,7 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
         return _sheets_fragment(request, access, character, sheet_form=form, sheet_error=error)
     if error:
         messages.error(request, error)
-    return render(
-        request,
-        "characters/character.html",
-        character_context(request, access, character, sheet_form=form, sheet_error=error),
-    )
+    return render_page(request, access, character, sheet_form=form, sheet_error=error)
 
 
 @login_required
@@ -76,14 +77,9 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
     character = selectors.character_for(access.project, character_slug)
     sheet = selectors.sheet_option_for(character, pk)
     if request.htmx and request.GET.get("fragment") == "card":
-        response = render(
-            request,
-            "characters/character.html#sheet-card",
-            card_context(access, character, option=sheet),
-        )
-        if request.GET.get("poll") == "1" and sheet.generation.is_final:
-            trigger_client_event(response, "sheet-finished", {"id": sheet.pk})
-        return response
+        # A finished card replaces the polling one, which stops the polling; nothing else on
+        # the page depends on it, so nothing else is sent or re-fetched.
+        return sheet_card(request, access, character, sheet)
     return render(request, "characters/sheet.html", option_context(access, character, sheet))
 
 
@@ -91,18 +87,16 @@ def option_context(access, character, option: SheetOption, **extra: object) -> d
     """What the option page and its panels fragment need: the sheet, its panels, the kinds a
     panel can be given, and the regions detection found (a dragged box snaps to their edges)."""
     layout = get_preset(option.preset)
-    return {
-        "project": access.project,
-        "access": access,
-        "character": character,
-        "option": option,
-        "panels": list(option.panels.select_related("preview")),
-        "kinds": [(spec.kind, spec.label) for spec in layout.panels],
+    return base_context(
+        access,
+        character,
+        option=option,
+        panels=list(option.panels.select_related("preview")),
+        kinds=[(spec.kind, spec.label) for spec in layout.panels],
         # As JSON in a data attribute: htmx drops script elements from swapped fragments.
-        "split_regions": json.dumps(option.split_regions),
-        "review_below": int(REVIEW_BELOW * 100),
+        split_regions=json.dumps(option.split_regions),
         **extra,
-    }
+    )
 
 
 def _panels_fragment(request: HttpRequest, access, character, option_pk: int, **extra):
@@ -118,7 +112,7 @@ def _panels_fragment(request: HttpRequest, access, character, option_pk: int, **
 @require_POST
 @announces_change
 def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     sheet = selectors.sheet_option_for(character, pk)
     error = ""
@@ -127,8 +121,8 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
     except services.ServiceError as exc:
         error = str(exc)
     if request.htmx:
-        response = _sheets_fragment(request, access, character, sheet_error=error)
-        return response if error else trigger_client_event(response, "sheet-locked", {"id": pk})
+        oob = () if error else LOCK_CHANGED
+        return _sheets_fragment(request, access, character, oob=oob, sheet_error=error)
     if error:
         messages.error(request, error)
     else:
@@ -142,7 +136,7 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
 @require_POST
 @announces_change
 def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     form = UnlockForm(request.POST)
     error = ""
@@ -156,7 +150,8 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
     else:
         error = "Say why the sheet is being unlocked."
     if request.htmx:
-        return _sheets_fragment(request, access, character, sheet_unlock_error=error)
+        oob = () if error else LOCK_CHANGED
+        return _sheets_fragment(request, access, character, oob=oob, sheet_unlock_error=error)
     if error:
         messages.error(request, error)
     return redirect(character.get_absolute_url() + "#sheets")
@@ -164,11 +159,10 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
 
 @login_required
 @require_POST
-@announces_change
 def panel_box(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     panel = selectors.panel_for(character, pk)
     form = PanelBoxForm(request.POST)
@@ -191,12 +185,11 @@ def panel_box(
 
 @login_required
 @require_POST
-@announces_change
 def panel_kind(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     """Say what a panel shows, in one click; the panel that held that kind takes this one's."""
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     panel = selectors.panel_for(character, pk)
     error = ""
@@ -213,13 +206,18 @@ def panel_kind(
     return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)
 
 
+def sheet_card(request: HttpRequest, access, character, option, **extra) -> HttpResponse:
+    context = base_context(access, character, option=option, **extra)
+    return render(request, "characters/character/sheets.html#sheet-card", context)
+
+
 @login_required
 @require_GET
 def panel_image(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     """The panel at full resolution: cut from the sheet the first time, then kept."""
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     panel = selectors.panel_for(character, pk)
     crop = services.panel_crop(panel=panel)
     url = crop.url("original")
@@ -232,7 +230,7 @@ def panel_image(
 @require_GET
 def compare_panels(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     """One panel kind from every option side by side, next to the locked portrait."""
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     options = [o for o in selectors.sheet_options_for(character) if o.image_id]
     kinds: list[tuple[str, str]] = []
     for o in options:
@@ -258,7 +256,7 @@ def compare_panels(request: HttpRequest, project_slug: str, character_slug: str)
 @login_required
 @require_GET
 def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     data, _ = references.manifest(character)
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     response["Cache-Control"] = "private, no-cache"
@@ -268,7 +266,7 @@ def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @login_required
 @require_GET
 def reference_pack(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     if character.locked_candidate_id is None:
         messages.error(request, "Lock a face (and a sheet) before downloading the reference pack.")
         return redirect(character.get_absolute_url())

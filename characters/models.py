@@ -1,5 +1,7 @@
 """Turnaround's domain: projects, characters, and every reference a shot inherits.
 
+Long because it is the whole domain model in one place, as DESIGN.md describes it.
+
 State changes live in services/ (one module per area); the rules that must hold when two people act at once are
 database constraints here.
 """
@@ -15,16 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from .panels_detect import REVIEW_BELOW
+from .stages import STAGES
 
-
-class Stage(models.TextChoices):
-    CASTING = "casting", "Casting"
-    UPSCALE = "upscale", "4K upscale"
-    SHEET = "sheet", "Turnaround sheet"
-    EDIT = "edit", "Panel fix"
-    INSPECT = "inspect", "Inspection"
-    LABEL = "label", "Panel labels"
-    SHOT = "shot", "Shot"
+# The stage choices come from the one stage table (characters/stages.py): Stage.CASTING, ...
+Stage = models.TextChoices(
+    "Stage", [(name.upper(), (name, info.label)) for name, info in STAGES.items()]
+)
 
 
 class Project(models.Model):
@@ -203,6 +201,11 @@ class Generation(models.Model):
         start = self.started_at or self.created_at
         end = self.finished_at or timezone.now()
         return max(0, int((end - start).total_seconds()))
+
+    @property
+    def typical_seconds(self) -> int:
+        """How long this stage usually takes on this provider (the stage table's figure)."""
+        return round(STAGES[self.stage].typical(self.provider))
 
 
 class Asset(models.Model):

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
+from PIL import Image
 
 from .. import imaging, prompts
 from ..generators.base import (
@@ -129,9 +130,10 @@ def sheet_generate(
     return options
 
 
-def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption:
-    """Split a finished sheet into its panels: boxes and previews (crops wait until needed)."""
-    result = imaging.split_sheet(sheet_bytes, option.preset)
+def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> SheetOption:
+    """Split a finished sheet into its panels: boxes and previews (crops wait until needed).
+    `sheet` is its bytes or, for a sheet just stored, the image its guarded decode loaded."""
+    result = imaging.split_sheet(sheet, option.preset)
     project = option.character.project
     panels = []
     for order, found in enumerate(result.panels):
@@ -302,7 +304,7 @@ def sheet_resplit(*, option: SheetOption, user: AbstractBaseUser | None) -> Shee
         raise ServiceError(
             "Unlock the sheet before re-splitting it; its panels are the locked references."
         )
-    sheet_store_split(option=option, sheet_bytes=asset_read(option.image))
+    sheet_store_split(option=option, sheet=asset_read(option.image))
     activity_record(
         project=option.character.project,
         actor=user,
@@ -547,9 +549,11 @@ def sheet_request(generation: Generation) -> GenerationRequest:
 
 def sheet_keep(generation: Generation, result: GenerationResult) -> None:
     option = SheetOption.objects.select_related("character__project").get(generation=generation)
-    option.image = keep_result(generation, result)
+    # The one decode of a new sheet: checked, stored with its derived sizes, then split.
+    decoded = imaging.decode_checked(result.assets[0].data)
+    option.image = keep_result(generation, result, decoded=decoded)
     option.save(update_fields=["image"])
-    sheet_store_split(option=option, sheet_bytes=result.assets[0].data)
+    sheet_store_split(option=option, sheet=decoded[1])
 
 
 def panel_reference(panel: Panel) -> ReferenceImage:

@@ -27,7 +27,6 @@ from ..permissions import Action
 from .common import Access, login_required, project_access
 
 # Typical seconds per provider, shown next to a pending card's elapsed time.
-TYPICAL_SECONDS = {"offline": 2, "recraft": 15, "gemini": 60, "seedance": 120}
 
 PAGE = "characters/character.html"
 # Where each fragment's partial lives: the shell, or the stage's own template.
@@ -60,7 +59,6 @@ def base_context(access: Access, character: Character, **extra: object) -> dict:
         "access": access,
         "character": character,
         "lc": character.locked_candidate,
-        "typical_seconds": TYPICAL_SECONDS,
         **extra,
     }
 

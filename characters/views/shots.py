@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import services
 from ..models import Character, Shot, ShotCharacter, ShotRender
 from ..permissions import Action
-from .character import TYPICAL_SECONDS
 from .common import login_required, project_access
 
 
@@ -49,7 +48,6 @@ def _context(access, **extra) -> dict:
         "ready_characters": ready,
         "ratios": services.SHOT_RATIOS,
         "resolutions": services.SHOT_RESOLUTIONS,
-        "typical_seconds": TYPICAL_SECONDS,
         **extra,
     }
 

@@ -260,3 +260,26 @@ class TestPanelKinds:
         assert any("check which is which" in note for note in option.split_notes)
         assert sorted(tuple(r) for r in option.split_regions) == sorted(boxes.values())
         assert any(p.doubtful for p in option.panels.all())
+
+
+@pytest.mark.django_db
+def test_a_new_sheet_is_decoded_once_for_storing_deriving_and_splitting(
+    character, owner, locked_face, sheets, monkeypatch
+):
+    """Every full decode of a sheet-sized picture is counted at Pillow's own load()."""
+    from PIL import ImageFile
+
+    loads: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self._im is None:  # a real decode, not a no-op on an already loaded image
+            loads.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    (option,) = sheets(character, owner, count=1)
+    option.refresh_from_db()
+    assert option.status == "ready" and option.panels.count() == 6
+    sheet_size = (option.image.width, option.image.height)
+    assert loads.count(sheet_size) == 1

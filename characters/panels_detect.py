@@ -1,5 +1,8 @@
 """Panels on a turnaround sheet, found without assuming the preset's geometry, and named.
 
+Long because finding regions, naming them and saying how sure each is form one reading of
+the sheet, whose fallbacks (strips, pieces, touching panels) only make sense side by side.
+
 Image models do not draw a preset's exact boxes: panels come three by two, four on top and two
 wide below, close-ups on the left, under a title strip, or as figures on one continuous
 background with no gutters at all. So detection works in two steps, on a reduced copy of the

@@ -1,4 +1,8 @@
-"""Turnaround sheets: generate options, store and split them, lock/unlock, panel boxes."""
+"""Turnaround sheets: generate options, store and split them, lock/unlock, panel boxes.
+
+Long because a sheet's whole life is one area: its generation, its split and the vision check of
+the split's kinds, the lock, and the corrections a person makes to its panels (box and kind).
+"""
 
 from __future__ import annotations
 

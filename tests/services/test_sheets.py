@@ -254,7 +254,7 @@ class TestPanelKinds:
 
         (option,) = sheets(character, owner, count=1)
         img, boxes = _blank_figures_sheet()
-        services.sheet_store_split(option=option, sheet_bytes=_png(img))
+        services.sheet_store_split(option=option, sheet=_png(img))
         option.refresh_from_db()
         assert option.split_review
         assert any("check which is which" in note for note in option.split_notes)

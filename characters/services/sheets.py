@@ -36,7 +36,7 @@ from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, character_advance_revision, require
-from .generations import generations_create, keep_result
+from .generations import generation_create, generations_create, keep_result
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Gemini (Nano Banana Pro): turnaround sheets, panel edits, and continuity inspection.
+"""Gemini (Nano Banana Pro): turnaround sheets, panel edits, continuity inspection and panel labels.
+
+Long because one client speaks four request shapes (image, edit, inspection, labels) and parses
+each answer strictly, on one shared transport.
 
 Wire format: ../shared/providers/gemini.md. Images come back inline as base64, so there is no
 download step; the decoded bytes still pass the one guarded decode path. Safety refusals arrive

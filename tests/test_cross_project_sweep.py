@@ -11,7 +11,7 @@ from characters import services
 from characters.models import Membership
 
 # Patterns that take no project: checked on their own below.
-NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open"}
+NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "invite-open"}
 
 
 def all_patterns() -> list[URLPattern]:
@@ -129,6 +129,7 @@ def sweep(client, foreign, project=None, character=None) -> set[str]:
 def check_unscoped(client) -> set[str]:
     # Another project's objects never appear on these pages; a made-up token is a 404.
     assert client.get(reverse("share-open", args=["x" * 43])).status_code == 404
+    assert client.get(reverse("invite-open", args=["x" * 43])).status_code == 404
     response = client.get(reverse("notifications"))
     assert response.status_code in (200, 302) and b"Another Film" not in response.content
     response = client.get(reverse("board-home"))

@@ -197,7 +197,7 @@ class CastingCandidateAdmin(admin.ModelAdmin):
 class PanelInline(admin.TabularInline):
     model = Panel
     extra = 0
-    fields = ["kind", "x", "y", "w", "h", "detected"]
+    fields = ["kind", "x", "y", "w", "h", "detected", "confidence"]
 
 
 @admin.register(SheetOption)
@@ -209,11 +209,12 @@ class SheetOptionAdmin(admin.ModelAdmin):
         "index",
         "status",
         "split_method",
+        "split_review",
         "locked_by",
         "locked_at",
     ]
     list_display_links = ["picture", "id"]
-    list_filter = ["status", "split_method", "character__project"]
+    list_filter = ["status", "split_method", "split_review", "character__project"]
     search_fields = ["character__name"]
     list_select_related = ["character", "image__project", "locked_by"]
     readonly_fields = [

@@ -8,14 +8,14 @@ a producer understands; it never reaches a page.
 from __future__ import annotations
 
 import io
-import math
 import warnings
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from PIL import Image, ImageChops, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from .layouts import DEFAULT_PRESET, get_preset
+from .panels_detect import detect_panels
 
 ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 THUMBNAIL_SIDE = 480
@@ -124,18 +124,12 @@ def derived_sizes(img: Image.Image) -> dict[str, bytes]:
 
 # --- Sheet -> panels ------------------------------------------------------------------------
 #
-# A sheet is decoded once. Panel boxes are found on a small copy by looking for gutters: rows
-# and columns made only of the background colour (estimated from the sheet's outer edge). A
-# recursive cut along those gutters gives the cells, whatever the grid; each cell's edges are
-# then refined at full resolution, and cells are matched to the preset's panels by overlap.
-# Where a panel has no convincing cell, its nominal box stands in, marked detected=False.
+# A sheet is decoded once. characters/panels_detect.py finds its panel regions whatever their
+# arrangement and names them (full-body angles, face and mid close-ups), each with a
+# confidence; where a panel has no region, the preset's nominal box stands in, marked
+# detected=False. Previews are made from the same decoded image.
 
 PANEL_PREVIEW_SIDE = 512
-DETECT_SIDE = 1100  # longer side of the detection copy: gutters of ~0.5% still span 5+ pixels
-BACKGROUND_TOLERANCE = 18  # largest channel difference from the background that is background
-GUTTER_FILL = 3  # a row or column with at most 3/255 (~1%) non-background pixels is gutter
-MATCH_IOU = 0.6  # how much a cell must overlap a nominal panel to be taken as that panel
-MAX_CUT_DEPTH = 6
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
 
@@ -147,7 +141,8 @@ class PanelBox:
     y: int
     w: int
     h: int
-    detected: bool  # False: the preset's nominal box, because detection found no cell for it
+    detected: bool  # False: the preset's nominal box, because detection found no region for it
+    confidence: float = 1.0  # 0-1: how cleanly the region stood apart and how clear its kind was
     preview: bytes = field(default=b"", repr=False)  # WebP, longer side PANEL_PREVIEW_SIDE
 
     @property
@@ -162,6 +157,9 @@ class SplitResult:
     height: int
     method: str  # "detected" (every panel), "partial" or "nominal" (none)
     panels: tuple[PanelBox, ...]
+    review: bool = False  # a person should check this split
+    reasons: tuple[str, ...] = ()
+    edges: tuple[Box, ...] = ()  # every region found, for snapping a corrected box
 
     def panel(self, kind: str) -> PanelBox:
         for panel in self.panels:
@@ -205,196 +203,6 @@ def _clamp_box(box: Box, size: tuple[int, int]) -> Box:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _background(img: Image.Image) -> tuple[int, int, int]:
-    """The sheet's background colour: the median of its outermost pixels (the margin)."""
-    w, h = img.size
-    ring = b"".join(
-        img.crop(b).tobytes()
-        for b in ((0, 0, w, 1), (0, h - 1, w, h), (0, 0, 1, h), (w - 1, 0, w, h))
-    )
-    channels = (sorted(ring[c::3]) for c in range(3))
-    return tuple(ch[len(ch) // 2] for ch in channels)  # type: ignore[return-value]
-
-
-def _foreground(img: Image.Image, bg: tuple[int, int, int]) -> Image.Image:
-    """An L mask: 255 where a pixel is not background, 0 where it is."""
-    diff = ImageChops.difference(img, Image.new("RGB", img.size, bg))
-    r, g, b = diff.split()
-    largest = ImageChops.lighter(ImageChops.lighter(r, g), b)
-    return largest.point(lambda v: 255 if v > BACKGROUND_TOLERANCE else 0)
-
-
-def _profiles(mask: Image.Image) -> tuple[bytes, bytes]:
-    """Per column and per row, the share of foreground pixels (0-255), by a box-filter resize."""
-    w, h = mask.size
-    return (
-        mask.resize((w, 1), Image.Resampling.BOX).tobytes(),
-        mask.resize((1, h), Image.Resampling.BOX).tobytes(),
-    )
-
-
-def _gaps(profile: bytes, lo: int, hi: int, min_gap: int) -> list[tuple[int, int]]:
-    """Gutter runs strictly inside [lo, hi] at least min_gap long, as (start, end)."""
-    runs, start = [], None
-    for i in range(lo, hi + 1):
-        if profile[i] <= GUTTER_FILL:
-            start = i if start is None else start
-        elif start is not None:
-            if i - start >= min_gap:
-                runs.append((start, i))
-            start = None
-    return runs
-
-
-def _cells(
-    mask: Image.Image, box: tuple[int, int, int, int], min_gap: int, min_size: int, depth: int = 0
-) -> list[tuple[int, int, int, int]]:
-    """Recursive cut along gutters: the content cells inside box (x0, y0, x1, y1)."""
-    x0, y0, _, _ = box
-    cols, rows = _profiles(mask.crop(box))
-    fg_c = [i for i, v in enumerate(cols) if v > GUTTER_FILL]
-    fg_r = [i for i, v in enumerate(rows) if v > GUTTER_FILL]
-    if not fg_c or not fg_r:
-        return []
-    c_lo, c_hi, r_lo, r_hi = fg_c[0], fg_c[-1], fg_r[0], fg_r[-1]
-    if depth < MAX_CUT_DEPTH:
-        for gaps, vertical in (
-            (_gaps(cols, c_lo, c_hi, min_gap), True),
-            (_gaps(rows, r_lo, r_hi, min_gap), False),
-        ):
-            if not gaps:
-                continue
-            edges = [
-                c_lo if vertical else r_lo,
-                *(e for g in gaps for e in g),
-                (c_hi if vertical else r_hi) + 1,
-            ]
-            out: list[tuple[int, int, int, int]] = []
-            for a, b in zip(edges[::2], edges[1::2], strict=True):
-                piece = (
-                    (x0 + a, y0 + r_lo, x0 + b, y0 + r_hi + 1)
-                    if vertical
-                    else (x0 + c_lo, y0 + a, x0 + c_hi + 1, y0 + b)
-                )
-                out.extend(_cells(mask, piece, min_gap, min_size, depth + 1))
-            return out
-    cell = (x0 + c_lo, y0 + r_lo, x0 + c_hi + 1, y0 + r_hi + 1)
-    if cell[2] - cell[0] < min_size or cell[3] - cell[1] < min_size:
-        return []  # a speck or a caption, not a panel
-    return [cell]
-
-
-def _refine(img: Image.Image, bg: tuple[int, int, int], cell: Box, slack: int) -> Box:
-    """Snap a coarse box's edges to the first non-background pixels at full resolution."""
-    x, y, w, h = cell
-    W, H = img.size
-    x0, y0, x1, y1 = x, y, x + w, y + h
-
-    def first_fg(strip: Box, vertical: bool, from_end: bool) -> int | None:
-        sx0, sy0, sx1, sy1 = strip
-        sx0, sy0, sx1, sy1 = max(0, sx0), max(0, sy0), min(W, sx1), min(H, sy1)
-        if sx1 <= sx0 or sy1 <= sy0:
-            return None
-        cols, rows = _profiles(_foreground(img.crop((sx0, sy0, sx1, sy1)), bg))
-        profile, origin = (cols, sx0) if vertical else (rows, sy0)
-        hits = [i for i, v in enumerate(profile) if v > GUTTER_FILL]
-        if not hits:
-            return None
-        return origin + (hits[-1] + 1 if from_end else hits[0])
-
-    # Probe the middle half of each edge so a neighbour's corner never leaks in.
-    qx, qy = w // 4, h // 4
-    left = first_fg((x0 - slack, y0 + qy, x0 + slack, y1 - qy), True, False)
-    right = first_fg((x1 - slack, y0 + qy, x1 + slack, y1 - qy), True, True)
-    top = first_fg((x0 + qx, y0 - slack, x1 - qx, y0 + slack), False, False)
-    bottom = first_fg((x0 + qx, y1 - slack, x1 - qx, y1 + slack), False, True)
-    nx0, ny0 = left if left is not None else x0, top if top is not None else y0
-    nx1, ny1 = right if right is not None else x1, bottom if bottom is not None else y1
-    if nx1 - nx0 < w / 2 or ny1 - ny0 < h / 2:
-        return cell  # refinement went astray; the coarse box is the better answer
-    return (nx0, ny0, nx1 - nx0, ny1 - ny0)
-
-
-def detect_cells(img: Image.Image) -> list[Box]:
-    """Panel-like cells on a decoded sheet, in pixels, found along background gutters."""
-    factor = max(1, math.ceil(max(img.size) / DETECT_SIDE))
-    small = img.reduce(factor) if factor > 1 else img
-    bg = _background(small)
-    mask = _foreground(small, bg)
-    sw, sh = small.size
-    min_gap = max(1, round(max(sw, sh) * 0.002))
-    min_size = max(4, round(min(sw, sh) * 0.04))
-    sx, sy = img.width / sw, img.height / sh
-    cells = []
-    for cx0, cy0, cx1, cy1 in _cells(mask, (0, 0, sw, sh), min_gap, min_size):
-        coarse = _clamp_box((cx0 * sx, cy0 * sy, (cx1 - cx0) * sx, (cy1 - cy0) * sy), img.size)
-        cells.append(_refine(img, bg, coarse, factor + 2))
-    return cells
-
-
-def _iou(a: Box, b: Box) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union else 0.0
-
-
-def _union(boxes: list[Box]) -> Box:
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
-    return (x0, y0, x1 - x0, y1 - y0)
-
-
-def nominal_boxes(preset: str, width: int, height: int) -> dict[str, Box]:
-    """The preset's panels in pixels on a width x height sheet."""
-    out = {}
-    for spec in get_preset(preset).panels:
-        fx, fy, fw, fh = spec.box
-        x0, y0 = round(fx * width), round(fy * height)
-        out[spec.kind] = (x0, y0, round((fx + fw) * width) - x0, round((fy + fh) * height) - y0)
-    return out
-
-
-def match_cells(cells: list[Box], nominal: dict[str, Box]) -> dict[str, Box]:
-    """Pair cells with panels by overlap, greedily, best pairs first.
-
-    Overlap is scored both as drawn and with the cells' outer frame stretched onto the preset's
-    frame, so a sheet with wider margins or gutters than nominal still matches panel for panel.
-    """
-    if not cells:
-        return {}
-    uc, un = _union(cells), _union(list(nominal.values()))
-
-    def framed(b: Box) -> Box:
-        kx, ky = un[2] / uc[2], un[3] / uc[3]
-        return (
-            round(un[0] + (b[0] - uc[0]) * kx),
-            round(un[1] + (b[1] - uc[1]) * ky),
-            round(b[2] * kx),
-            round(b[3] * ky),
-        )
-
-    scored = sorted(
-        (
-            (max(_iou(cell, box), _iou(framed(cell), box)), i, kind)
-            for i, cell in enumerate(cells)
-            for kind, box in nominal.items()
-        ),
-        reverse=True,
-    )
-    matched: dict[str, Box] = {}
-    used: set[int] = set()
-    for score, i, kind in scored:
-        if score < MATCH_IOU:
-            break
-        if i in used or kind in matched:
-            continue
-        matched[kind] = cells[i]
-        used.add(i)
-    return matched
-
-
 def _preview(img: Image.Image, box: Box) -> bytes:
     """A WebP preview of one region, reduced by a whole factor before the final resample.
 
@@ -413,24 +221,33 @@ def _preview(img: Image.Image, box: Box) -> bytes:
 def split_sheet(
     source: bytes | Image.Image, preset: str = DEFAULT_PRESET, *, previews: bool = True
 ) -> SplitResult:
-    """Find the preset's panels on a sheet and make their previews, decoding the sheet once.
+    """Find and name the preset's panels on a sheet and make their previews, decoding it once.
 
     `source` is the sheet's bytes, or the image the guarded decode already loaded when the
     sheet was stored (so a new sheet is decoded once for storing, deriving and splitting)."""
     get_preset(preset)  # an unknown layout fails before any decoding
     img = _decode(source) if isinstance(source, bytes) else _as_rgb(source)
-    nominal = nominal_boxes(preset, img.width, img.height)
-    found = match_cells(detect_cells(img), nominal)
-    panels = []
-    for kind, box in nominal.items():
-        box = found.get(kind, box)
-        panels.append(
-            PanelBox(
-                kind, *box, detected=kind in found, preview=_preview(img, box) if previews else b""
-            )
+    found = detect_panels(img, preset)
+    panels = tuple(
+        PanelBox(
+            p.kind,
+            *p.box,
+            detected=p.detected,
+            confidence=p.confidence,
+            preview=_preview(img, p.box) if previews else b"",
         )
-    method = "detected" if len(found) == len(nominal) else "partial" if found else "nominal"
-    return SplitResult(preset, img.width, img.height, method, tuple(panels))
+        for p in found.panels
+    )
+    return SplitResult(
+        preset,
+        img.width,
+        img.height,
+        found.method,
+        panels,
+        review=found.review,
+        reasons=found.reasons,
+        edges=tuple(r.box for r in found.regions),
+    )
 
 
 def crop_panel(data: bytes, box: Box) -> bytes:
@@ -451,6 +268,15 @@ def _text_chunks(img: Image.Image) -> PngImagePlugin.PngInfo | None:
     for key, value in texts.items():
         info.add_text(key, value)
     return info
+
+
+def small_jpeg(data: bytes, side: int = 1024) -> bytes:
+    """A small JPEG of a stored picture, for a vision model that sees it at a fixed size."""
+    img = _decode(data)
+    small = reduced(img, side)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
 
 
 def make_panel_preview(data: bytes, box: Box) -> bytes:

@@ -17,6 +17,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from .panels_detect import REVIEW_BELOW
 from .stages import STAGES
 
 # The stage choices come from the one stage table (characters/stages.py): Stage.CASTING, ...
@@ -319,6 +320,17 @@ class SheetOption(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     split_method = models.CharField(max_length=20, blank=True)
+    split_review = models.BooleanField(
+        default=False, help_text="The split is uncertain somewhere: a person should check it."
+    )
+    split_notes = models.JSONField(
+        default=list, blank=True, help_text="Why the split was flagged, in words."
+    )
+    split_regions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Every region detection found, [x, y, w, h]: edges a dragged box snaps to.",
+    )
     locked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -350,6 +362,10 @@ class Panel(models.Model):
     detected = models.BooleanField(
         default=True, help_text="False where the nominal layout was used."
     )
+    confidence = models.FloatField(
+        default=1.0,
+        help_text="0-1: how sure detection was of this box and kind; 1 once a person set it.",
+    )
     preview = models.ForeignKey(
         Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -379,6 +395,15 @@ class Panel(models.Model):
     def label(self) -> str:
         """'three_quarter_left' -> 'Three quarter left'."""
         return self.kind.replace("_", " ").capitalize()
+
+    @property
+    def confidence_percent(self) -> int:
+        return round(self.confidence * 100)
+
+    @property
+    def doubtful(self) -> bool:
+        """Detection was unsure of this panel's box or kind: a person should check it."""
+        return self.confidence < REVIEW_BELOW
 
 
 class PanelRevision(models.Model):
@@ -721,6 +746,7 @@ class ReferenceChange(models.Model):
         SHEET_LOCKED = "sheet_locked", "Sheet locked"
         SHEET_UNLOCKED = "sheet_unlocked", "Sheet unlocked"
         PANEL_BOX = "panel_box", "Panel box corrected"
+        PANEL_KIND = "panel_kind", "Panel renamed"
         PANEL_FIX = "panel_fix", "Panel fixed"
         PANEL_REVERT = "panel_revert", "Panel reverted"
 

@@ -104,6 +104,7 @@ def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
                     "kind": panel.kind,
                     "box": {"x": panel.x, "y": panel.y, "w": panel.w, "h": panel.h},
                     "detected": panel.detected,
+                    "confidence": panel.confidence,
                     "revision": revision.number if revision else 1,
                     "instruction": revision.instruction if revision else "",
                 }

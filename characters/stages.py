@@ -58,6 +58,14 @@ STAGES: dict[str, StageInfo] = {
         "gemini",
         {"offline": 1, "gemini": 20, "default": 30},
     ),
+    # Optional: a vision model confirms or corrects the panel kinds of each split sheet, one
+    # cheap request per sheet. Offline (no key), the geometry alone decides.
+    "label": StageInfo(
+        "Panel labels",
+        "What does each panel of the sheet show?",
+        "gemini",
+        {"offline": 1, "gemini": 15, "default": 30},
+    ),
     "shot": StageInfo(
         "Shot",
         "Make the shot from the locked references",

@@ -57,6 +57,7 @@ STAGE_HANDLERS: dict[str, StageHandler] = {
     Stage.UPSCALE: StageHandler(casting.upscale_request, casting.upscale_keep),
     Stage.SHEET: StageHandler(sheets.sheet_request, sheets.sheet_keep),
     Stage.INSPECT: StageHandler(continuity.inspect_request, continuity.inspect_keep),
+    Stage.LABEL: StageHandler(sheets.label_request, sheets.label_keep),
     Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep, continuity.edit_failed),
     Stage.SHOT: StageHandler(shots.shot_request, shots.shot_keep),
 }

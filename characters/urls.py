@@ -47,6 +47,7 @@ urlpatterns = [
     path(C + "sheets/<int:pk>/", sheets.option, name="sheet-option"),
     path(C + "sheets/<int:pk>/lock", sheets.lock, name="sheet-lock"),
     path(C + "panels/<int:pk>/box", sheets.panel_box, name="panel-box"),
+    path(C + "panels/<int:pk>/kind", sheets.panel_kind, name="panel-kind"),
     path(C + "panels/<int:pk>/full", sheets.panel_image, name="panel-full"),
     path(C + "manifest.json", sheets.manifest, name="manifest"),
     path(C + "reference-pack.zip", sheets.reference_pack, name="reference-pack"),

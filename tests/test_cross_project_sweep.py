@@ -58,6 +58,7 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
             "sheet-lock": option.pk,
             "sheet-vote": option.pk,
             "panel-box": option.panels.first().pk,
+            "panel-kind": option.panels.first().pk,
             "panel-full": option.panels.first().pk,
             "member-change": Membership.objects.get(project=project).pk,
             "share-link-revoke": link.pk,

@@ -13,11 +13,11 @@ from characters.imaging import (
     ImageRejected,
     crop_panel,
     make_panel_preview,
-    nominal_boxes,
     recompose_sheet,
     split_sheet,
 )
 from characters.layouts import UnknownPreset, get_preset
+from characters.panels_detect import nominal_boxes
 
 BG = (236, 236, 234)
 

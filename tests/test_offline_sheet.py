@@ -215,7 +215,7 @@ def test_the_command_prints_a_table(sheet_file, small_sheet):
     assert "method detected" in text
     for p in small_sheet.metadata["panels"]:
         line = next(row for row in text.splitlines() if row.startswith(p["kind"] + " "))
-        assert line.split() == [p["kind"], *(str(p[k]) for k in "xywh"), "detected"]
+        assert line.split() == [p["kind"], *(str(p[k]) for k in "xywh"), "95%", "detected"]
 
 
 def test_the_command_prints_json(sheet_file, small_sheet):

@@ -107,6 +107,67 @@ class TestPages:
         assert panel.x == a.panels.get(kind="back").x and not panel.detected
         assert Activity.objects.filter(verb="corrected panel box").exists()
 
+    def test_naming_a_panel_through_htmx_swaps_kinds_and_returns_the_panels(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        (a,) = sheets(character, owner, count=1)
+        back, profile = a.panels.get(kind="back"), a.panels.get(kind="profile")
+        response = owner_client.post(
+            url(character, "panel-kind", back.pk), {"kind": "profile"}, **HTMX
+        )
+        html = response.content.decode()
+        assert 'id="panels"' in html and html.count('class="panel-row"') == 6
+        assert f'id="panel-{back.pk}" data-kind="profile"' in html
+        back.refresh_from_db()
+        profile.refresh_from_db()
+        assert (back.kind, profile.kind) == ("profile", "back")
+
+    def test_naming_a_panel_without_js_redirects_to_the_option_page(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        (a,) = sheets(character, owner, count=1)
+        front = a.panels.get(kind="front")
+        response = owner_client.post(url(character, "panel-kind", front.pk), {"kind": "back"})
+        assert response.status_code == 302
+        assert response["Location"] == url(character, "sheet-option", a.pk)
+        front.refresh_from_db()
+        assert front.kind == "back"
+        response = owner_client.post(
+            url(character, "panel-kind", front.pk), {"kind": "nine"}, **HTMX
+        )
+        assert "has no" in response.content.decode()
+        front.refresh_from_db()
+        assert front.kind == "back"
+
+    def test_a_reviewer_cannot_name_panels(
+        self, client, member, character, owner, locked_face, sheets
+    ):
+        (a,) = sheets(character, owner, count=1)
+        front = a.panels.get(kind="front")
+        client.force_login(member("reviewer"))
+        html = client.get(url(character, "sheet-option", a.pk)).content.decode()
+        assert "kind-form" not in html and "Confidence" in html
+        response = client.post(url(character, "panel-kind", front.pk), {"kind": "back"})
+        assert response.status_code == 403
+        front.refresh_from_db()
+        assert front.kind == "front"
+
+    def test_the_option_page_shows_confidence_and_flags_an_uncertain_split(
+        self, owner_client, character, owner, locked_face, sheets
+    ):
+        (a,) = sheets(character, owner, count=1)
+        page = url(character, "sheet-option", a.pk)
+        html = owner_client.get(page).content.decode()
+        assert "Confidence 95%" in html and "Check this split" not in html
+        a.panels.filter(kind="mid_closeup").update(confidence=0.41)
+        SheetOption.objects.filter(pk=a.pk).update(
+            split_review=True, split_notes=["The face and mid close-ups look alike."]
+        )
+        html = owner_client.get(page).content.decode()
+        assert "Check this split" in html and "look alike" in html
+        assert "Confidence 41%: check this panel" in html
+        assert html.count("split-box doubtful") == 1
+
     def test_a_bad_box_is_refused_with_a_message(
         self, owner_client, character, owner, locked_face, sheets
     ):

@@ -56,6 +56,12 @@ class InspectSpec:
 
 
 @dataclass(frozen=True)
+class LabelSpec:
+    kinds: tuple[str, ...]  # the layout's panel kinds, the answers allowed
+    regions: tuple[tuple[float, float, float, float], ...]  # x, y, w, h as fractions, numbered 1..
+
+
+@dataclass(frozen=True)
 class ShotSpec:
     number: int
     duration: int | None = None
@@ -63,7 +69,7 @@ class ShotSpec:
     resolution: str | None = None
 
 
-StageSpec = SheetSpec | EditSpec | InspectSpec | ShotSpec
+StageSpec = SheetSpec | EditSpec | InspectSpec | LabelSpec | ShotSpec
 
 
 @dataclass(frozen=True)

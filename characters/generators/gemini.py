@@ -1,4 +1,7 @@
-"""Gemini (Nano Banana Pro): turnaround sheets, panel edits, and continuity inspection.
+"""Gemini (Nano Banana Pro): turnaround sheets, panel edits, continuity inspection and panel labels.
+
+Long because one client speaks four request shapes (image, edit, inspection, labels) and parses
+each answer strictly, on one shared transport.
 
 Wire format: ../shared/providers/gemini.md. Images come back inline as base64, so there is no
 download step; the decoded bytes still pass the one guarded decode path. Safety refusals arrive
@@ -15,7 +18,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, InspectSpec
+from .base import (
+    GeneratedAsset,
+    GenerationRequest,
+    GenerationResult,
+    GeneratorError,
+    InspectSpec,
+    LabelSpec,
+)
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
@@ -54,6 +64,24 @@ INSPECT_SCHEMA = {
 }
 
 
+LABEL_INSTRUCTIONS = (
+    "This is a character turnaround sheet. Its panels are listed below as numbered regions, "
+    "each a box [x, y, w, h] in fractions of the sheet's width and height. Say what each "
+    "region shows, choosing every kind exactly once from: {kinds}. Full-body views are head to "
+    "toe: front faces the camera, three-quarter is turned part way, profile is side-on, back "
+    "faces away. A face close-up is the head alone; a mid close-up is chest up. Answer with a "
+    "JSON list of {{region, kind}}."
+)
+LABEL_SCHEMA = {
+    "type": "ARRAY",
+    "items": {
+        "type": "OBJECT",
+        "properties": {"region": {"type": "INTEGER"}, "kind": {"type": "STRING"}},
+        "required": ["region", "kind"],
+    },
+}
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -86,11 +114,11 @@ class GeminiGenerator:
         return f"GeminiGenerator(image_model={self.image_model!r})"
 
     def model_for(self, stage: str) -> str:
-        return self.inspect_model if stage == "inspect" else self.image_model
+        return self.inspect_model if stage in ("inspect", "label") else self.image_model
 
     def estimate_cost(self, request: GenerationRequest) -> Decimal:
         prices = settings.TURNAROUND_PRICES
-        if request.stage == "inspect":
+        if request.stage in ("inspect", "label"):
             return prices["gemini_inspect_estimate"]
         size = request.image_size or settings.TURNAROUND_SHEET_IMAGE_SIZE
         return prices["gemini_image_4k_estimate" if size == "4K" else "gemini_image_2k_estimate"]
@@ -108,6 +136,8 @@ class GeminiGenerator:
             return self._image(request)
         if request.stage == "inspect":
             return self._inspect(request)
+        if request.stage == "label":
+            return self._label(request)
         raise GeneratorError(f"Gemini does not serve the {request.stage} stage.", permanent=True)
 
     # --- request building -----------------------------------------------------------------
@@ -172,6 +202,31 @@ class GeminiGenerator:
             "generationConfig": {
                 "responseMimeType": "application/json",
                 "responseSchema": INSPECT_SCHEMA,
+            },
+        }
+
+    def label_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The sheet (small: the model sees it at a fixed resolution) and its numbered regions."""
+        spec = request.spec
+        if not isinstance(spec, LabelSpec) or not request.references:
+            raise GeneratorError("Labelling needs the sheet and its regions.", permanent=True)
+        lines = [LABEL_INSTRUCTIONS.format(kinds=", ".join(spec.kinds))]
+        for number, box in enumerate(spec.regions, start=1):
+            lines.append(f"Region {number}: [{', '.join(f'{v:.3f}' for v in box)}]")
+        sheet = request.references[0]
+        return {
+            "contents": [
+                {
+                    "role": "user",
+                    "parts": [
+                        {"text": "\n".join(lines)},
+                        {"inlineData": {"mimeType": sheet.mime, "data": b64(sheet.data)}},
+                    ],
+                }
+            ],
+            "generationConfig": {
+                "responseMimeType": "application/json",
+                "responseSchema": LABEL_SCHEMA,
             },
         }
 
@@ -351,6 +406,63 @@ class GeminiGenerator:
             metadata={"usage": payload.get("usageMetadata", {})},
             attempts=attempts,
         )
+
+    def _label(self, request: GenerationRequest) -> GenerationResult:
+        body = self.label_body(request)
+        payload, attempts = self._post(self.inspect_model, body)
+        self._refusal(payload, attempts, had_image=True)
+        text = "".join(
+            p["text"] for p in self._parts(payload) if "text" in p and not p.get("thought")
+        )
+        spec = request.spec
+        assert isinstance(spec, LabelSpec)  # label_body checked it
+        labels = self.parse_labels(text, spec, attempts=attempts)
+        return GenerationResult(
+            assets=[],
+            provider=self.name,
+            model=payload.get("modelVersion") or self.inspect_model,
+            cost_usd=self._cost(payload, fallback=self.estimate_cost(request)),
+            provider_request_id=str(payload.get("responseId", "")),
+            text=text,
+            data={"labels": labels},
+            metadata={"usage": payload.get("usageMetadata", {})},
+            attempts=attempts,
+        )
+
+    @staticmethod
+    def parse_labels(text: str, spec: LabelSpec, *, attempts: int = 1) -> dict[int, str]:
+        """Region number -> kind, only when the answer names every region with a distinct kind
+        of the layout; anything else is an answer the split cannot use."""
+
+        def unusable(why: str) -> GeneratorError:
+            return GeneratorError(
+                f"Gemini's panel labels {why}, so the split keeps its own reading.",
+                permanent=True,
+                attempts=attempts,
+                charged=True,
+            )
+
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            raise unusable("were not valid JSON") from exc
+        if isinstance(raw, dict):
+            raw = raw.get("labels")
+        if not isinstance(raw, list):
+            raise unusable("were not a list")
+        labels: dict[int, str] = {}
+        for item in raw:
+            if not isinstance(item, dict):
+                raise unusable("had an entry that is not a label")
+            region, kind = item.get("region"), item.get("kind")
+            if not isinstance(region, int) or not 1 <= region <= len(spec.regions):
+                raise unusable("named a region that is not on the sheet")
+            if kind not in spec.kinds:
+                raise unusable(f"used a kind the layout does not have ({kind!r})")
+            labels[region] = kind
+        if len(labels) != len(spec.regions) or len(set(labels.values())) != len(labels):
+            raise unusable("did not name every region once")
+        return labels
 
     @staticmethod
     def parse_findings(text: str, *, attempts: int = 1) -> list[dict[str, Any]]:

@@ -69,6 +69,7 @@ from .sheets import (
     character_rules,
     panel_crop,
     panel_set_box,
+    panel_set_kind,
     sheet_generate,
     sheet_lock,
     sheet_resplit,

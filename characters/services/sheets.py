@@ -1,4 +1,8 @@
-"""Turnaround sheets: generate options, store and split them, lock/unlock, panel boxes."""
+"""Turnaround sheets: generate options, store and split them, lock/unlock, panel boxes.
+
+Long because a sheet's whole life is one area: its generation, its split and the vision check of
+the split's kinds, the lock, and the corrections a person makes to its panels (box and kind).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,14 @@ from django.utils import timezone
 from PIL import Image
 
 from .. import imaging, prompts
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, SheetSpec
+from ..generators.base import (
+    GenerationRequest,
+    GenerationResult,
+    LabelSpec,
+    ReferenceImage,
+    SheetSpec,
+)
+from ..generators.routing import provider_for
 from ..layouts import UnknownPreset, get_preset
 from ..models import (
     Asset,
@@ -21,10 +32,11 @@ from ..models import (
     SheetOption,
     Stage,
 )
+from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, character_advance_revision, require
-from .generations import generations_create, keep_result
+from .generations import generation_create, generations_create, keep_result
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -150,6 +162,7 @@ def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> She
                 w=found.w,
                 h=found.h,
                 detected=found.detected,
+                confidence=found.confidence,
                 preview=preview,
             )
         )
@@ -157,10 +170,144 @@ def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> She
         option.panels.all().delete()
         Panel.objects.bulk_create(panels)
         option.split_method = result.method
+        option.split_review = result.review
+        option.split_notes = list(result.reasons)
+        option.split_regions = [list(box) for box in result.edges]
         if option.status == SheetOption.Status.PENDING:
             option.status = SheetOption.Status.READY
-        option.save(update_fields=["split_method", "status"])
+        option.save(
+            update_fields=["split_method", "split_review", "split_notes", "split_regions", "status"]
+        )
+    sheet_label_queue(option=option)
     return option
+
+
+# --- panel labels: the optional vision check of the kinds ------------------------------------
+
+LABEL_CONFIRMED = 0.9  # a kind the vision model agrees with
+LABEL_RENAMED = 0.7  # a kind the vision model changed: likely right, still worth a look
+
+
+def sheet_label_queue(*, option: SheetOption) -> Generation | None:
+    """Ask the vision model what each panel shows: one cheap request per sheet, its cost kept
+    like any other. Only where a provider serves the label stage and every panel was found;
+    offline, or over budget, the geometry alone decides."""
+    if provider_for(Stage.LABEL) == "offline" or option.split_method != "detected":
+        return None
+    image = option.image
+    panels = list(option.panels.all())
+    regions = [
+        [
+            round(p.x / image.width, 4),
+            round(p.y / image.height, 4),
+            round(p.w / image.width, 4),
+            round(p.h / image.height, 4),
+        ]
+        for p in panels
+    ]
+    try:
+        return generation_create(
+            project=option.character.project,
+            character=option.character,
+            stage=Stage.LABEL,
+            prompt=f"Name the panels of sheet option {option.index}.",
+            user=None,
+            parameters={
+                "sheet_option": option.pk,
+                "preset": option.preset,
+                "panels": [p.pk for p in panels],
+                "boxes": [[p.x, p.y, p.w, p.h] for p in panels],
+                "regions": regions,
+            },
+            reference_ids=[f"asset:{image.pk}"],
+        )
+    except ServiceError:
+        return None  # the budget is spent: labelling is optional
+
+
+def label_request(generation: Generation) -> GenerationRequest:
+    option = SheetOption.objects.select_related("image").get(
+        pk=generation.parameters["sheet_option"]
+    )
+    params = generation.parameters
+    return GenerationRequest(
+        stage=Stage.LABEL,
+        prompt=generation.prompt,
+        references=(
+            ReferenceImage(imaging.small_jpeg(asset_read(option.image)), "image/jpeg", "sheet"),
+        ),
+        seed=generation.seed,
+        spec=LabelSpec(
+            kinds=get_preset(params["preset"]).kinds,
+            regions=tuple(tuple(r) for r in params["regions"]),
+        ),
+    )
+
+
+def label_keep(generation: Generation, result: GenerationResult) -> None:
+    """Confirm or correct the panel kinds with the vision model's labels. A sheet a person has
+    touched since the split (a box moved, a kind set) or locked keeps what it has."""
+    params = generation.parameters
+    labels = {int(k): v for k, v in result.data.get("labels", {}).items()}
+    with transaction.atomic():
+        option = SheetOption.objects.select_for_update().get(pk=params["sheet_option"])
+        layout = get_preset(option.preset)
+        panels = {p.pk: p for p in Panel.objects.select_for_update().filter(sheet=option)}
+        sent = list(zip(params["panels"], params["boxes"], strict=True))
+        untouched = all(
+            pk in panels
+            and [panels[pk].x, panels[pk].y, panels[pk].w, panels[pk].h] == box
+            and panels[pk].confidence < 1.0
+            for pk, box in sent
+        )
+        if option.status == SheetOption.Status.LOCKED or not untouched:
+            result.metadata["applied"] = False
+            return
+        renamed = []
+        for number, (pk, _) in enumerate(sent, start=1):
+            panel, kind = panels[pk], labels.get(number)
+            if kind is None or kind == panel.kind:
+                panel.confidence = max(panel.confidence, LABEL_CONFIRMED)
+            else:
+                renamed.append((panel.kind, kind))
+                panel.kind, panel.confidence = kind, LABEL_RENAMED
+        if renamed:
+            # Through names no panel holds, so one kind per sheet holds at every step.
+            for pk in panels:
+                Panel.objects.filter(pk=pk).update(kind=f"_{pk}")
+        for panel in panels.values():
+            order = layout.kinds.index(panel.kind) if panel.kind in layout.kinds else panel.order
+            Panel.objects.filter(pk=panel.pk).update(
+                kind=panel.kind, order=order, confidence=panel.confidence
+            )
+        review = any(p.confidence < REVIEW_BELOW for p in panels.values())
+        notes = [
+            f"Gemini saw the {new.replace('_', ' ')} where the layout reading had the "
+            f"{old.replace('_', ' ')}."
+            for old, new in renamed
+        ]
+        SheetOption.objects.filter(pk=option.pk).update(
+            split_review=review or bool(renamed),
+            split_notes=notes if (review or renamed) else [],
+        )
+        activity_record(
+            project=option.character.project,
+            actor=None,
+            verb="labelled panels",
+            target=option,
+            character=option.character,
+            renamed=[f"{old} -> {new}" for old, new in renamed],
+        )
+    result.metadata["applied"] = True
+    result.metadata["renamed"] = [list(r) for r in renamed]
+
+
+def _settle_review(option: SheetOption) -> None:
+    """Clear the review flag once no panel is left uncertain (a person has set each one)."""
+    if not Panel.objects.filter(sheet=option, confidence__lt=REVIEW_BELOW).exists():
+        SheetOption.objects.filter(pk=option.pk, split_review=True).update(
+            split_review=False, split_notes=[]
+        )
 
 
 def sheet_resplit(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOption:
@@ -295,8 +442,9 @@ def panel_set_box(
     with transaction.atomic():
         before = [panel.x, panel.y, panel.w, panel.h]
         Panel.objects.filter(pk=panel.pk).update(
-            x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False
+            x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False, confidence=1.0
         )
+        _settle_review(option)
         # Read the lock from the database, not the caller's copy of the option.
         character = Character.objects.select_for_update().get(pk=character.pk)
         if character.locked_sheet_id == option.pk:
@@ -316,6 +464,64 @@ def panel_set_box(
             panel=panel.kind,
             before=before,
             after=[x, y, w, h],
+        )
+    panel.refresh_from_db()
+    return panel
+
+
+def panel_set_kind(*, panel: Panel, user: AbstractBaseUser | None, kind: str) -> Panel:
+    """Say what a panel shows ("this is the profile, not the back"). The panel that held that
+    kind takes this panel's old kind: kinds are unique on a sheet, so two panels swap. Boxes,
+    previews and crops stay with their pictures; only the names move."""
+    option = panel.sheet
+    character = option.character
+    require(project=character.project, user=user, action=Action.DECIDE)
+    layout = get_preset(option.preset)
+    if kind not in layout.kinds:
+        raise ServiceError(
+            f"A {layout.label.lower()} sheet has no {kind.replace('_', ' ')!r} panel; choose one "
+            f"of: {', '.join(spec.label for spec in layout.panels)}."
+        )
+    with transaction.atomic():
+        panel = Panel.objects.select_for_update().get(pk=panel.pk)
+        option = SheetOption.objects.get(pk=panel.sheet_id)  # its status now, not as cached
+        if panel.kind == kind:
+            return panel
+        old_kind, old_order = panel.kind, panel.order
+        other = Panel.objects.select_for_update().filter(sheet=option, kind=kind).first()
+        if other is not None:
+            # Through a name no panel holds, so the one-kind-per-sheet constraint never trips.
+            Panel.objects.filter(pk=other.pk).update(kind="_swapping")
+        Panel.objects.filter(pk=panel.pk).update(
+            kind=kind, order=layout.kinds.index(kind), confidence=1.0
+        )
+        if other is not None:
+            Panel.objects.filter(pk=other.pk).update(
+                kind=old_kind,
+                order=layout.kinds.index(old_kind) if old_kind in layout.kinds else old_order,
+                confidence=1.0,
+            )
+        _settle_review(option)
+        # Read the lock from the database, not the caller's copy of the option.
+        character = Character.objects.select_for_update().get(pk=character.pk)
+        if character.locked_sheet_id == option.pk:
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.PANEL_KIND,
+                user=user,
+                summary=f"The {old_kind.replace('_', ' ')} panel is now the "
+                f"{kind.replace('_', ' ')}",
+                panel_kind=kind,
+            )
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="renamed panel",
+            target=panel,
+            character=character,
+            before=old_kind,
+            after=kind,
+            swapped_with=other.pk if other is not None else None,
         )
     panel.refresh_from_db()
     return panel

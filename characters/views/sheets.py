@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -84,8 +86,32 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
         # A finished card replaces the polling one, which stops the polling; nothing else on
         # the page depends on it, so nothing else is sent or re-fetched.
         return sheet_card(request, access, character, sheet)
-    context = base_context(access, character, option=sheet, panels=list(sheet.panels.all()))
-    return render(request, "characters/sheet.html", context)
+    return render(request, "characters/sheet.html", option_context(access, character, sheet))
+
+
+def option_context(access, character, option: SheetOption, **extra: object) -> dict:
+    """What the option page and its panels fragment need: the sheet, its panels, the kinds a
+    panel can be given, and the regions detection found (a dragged box snaps to their edges)."""
+    layout = get_preset(option.preset)
+    return base_context(
+        access,
+        character,
+        option=option,
+        panels=list(option.panels.select_related("preview")),
+        kinds=[(spec.kind, spec.label) for spec in layout.panels],
+        # As JSON in a data attribute: htmx drops script elements from swapped fragments.
+        split_regions=json.dumps(option.split_regions),
+        **extra,
+    )
+
+
+def _panels_fragment(request: HttpRequest, access, character, option_pk: int, **extra):
+    option = selectors.sheet_option_for(character, option_pk)
+    return render(
+        request,
+        "characters/sheet.html#panels",
+        option_context(access, character, option, **extra),
+    )
 
 
 @login_required
@@ -173,9 +199,32 @@ def panel_box(
     else:
         error = "Enter the box as whole pixels: x and y from 0, width and height from 1."
     if request.htmx:
-        panel = selectors.panel_for(character, pk)
-        context = base_context(access, character, option=panel.sheet, panel=panel, box_error=error)
-        return render(request, "characters/sheet.html#panel-row", context)
+        return _panels_fragment(
+            request, access, character, panel.sheet_id, box_error=error, error_panel=pk
+        )
+    if error:
+        messages.error(request, error)
+    return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)
+
+
+@login_required
+@require_POST
+def panel_kind(
+    request: HttpRequest, project_slug: str, character_slug: str, pk: int
+) -> HttpResponse:
+    """Say what a panel shows, in one click; the panel that held that kind takes this one's."""
+    access, character = load(request, project_slug, character_slug)
+    access.require(Action.DECIDE)
+    panel = selectors.panel_for(character, pk)
+    error = ""
+    try:
+        services.panel_set_kind(panel=panel, user=request.user, kind=request.POST.get("kind", ""))
+    except services.ServiceError as exc:
+        error = str(exc)
+    if request.htmx:
+        return _panels_fragment(
+            request, access, character, panel.sheet_id, box_error=error, error_panel=pk
+        )
     if error:
         messages.error(request, error)
     return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)

@@ -645,7 +645,22 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         config = req.get("generationConfig", {})
-        if model in GEMINI_TEXT_MODELS:
+        label_request = next((t for t in texts if "numbered regions" in t), "")
+        if model in GEMINI_TEXT_MODELS and label_request:
+            # Panel labels: name the regions in the order sent (the layout's order), or, with
+            # the "label_swap" fault, swap the third and fourth (profile and back in "six").
+            kinds = re.search(r"exactly once from: ([a-z_, ]+)\.", label_request)
+            names = [k.strip() for k in kinds.group(1).split(",")] if kinds else []
+            count = len(re.findall(r"^Region \d+:", label_request, re.MULTILINE))
+            names = names[:count]
+            if kind == "label_swap" and len(names) >= 4:
+                names[2], names[3] = names[3], names[2]
+            text = json.dumps([{"region": i + 1, "kind": k} for i, k in enumerate(names)])
+            if kind == "bad_labels":
+                text = "The first one is the front, I think."
+            parts = [{"text": text}]
+            usage = {"promptTokenCount": 1400, "candidatesTokenCount": 80, "totalTokenCount": 1480}
+        elif model in GEMINI_TEXT_MODELS:
             labels = [t[len("Panel: ") :] for t in texts if t.startswith("Panel: ")]
             if kind == "bad_findings":
                 text = "Here are the findings: the airpod is in panel 2"

@@ -173,6 +173,96 @@ class TestPanels:
 
 
 @pytest.mark.django_db
+class TestPanelKinds:
+    def test_naming_a_panel_swaps_kinds_with_the_panel_that_held_it(
+        self, character, owner, locked_face, sheets
+    ):
+        (option,) = sheets(character, owner, count=1)
+        profile, back = option.panels.get(kind="profile"), option.panels.get(kind="back")
+        profile_box, back_box = (profile.x, profile.w), (back.x, back.w)
+        crop = services.panel_crop(panel=back)
+
+        services.panel_set_kind(panel=back, user=owner, kind="profile")
+
+        back.refresh_from_db()
+        profile.refresh_from_db()
+        assert back.kind == "profile" and profile.kind == "back"
+        # The pictures keep their boxes and crops; only the names moved.
+        assert (back.x, back.w) == back_box and (profile.x, profile.w) == profile_box
+        assert back.crop_id == crop.pk
+        assert back.order == 2 and profile.order == 3
+        assert back.confidence == 1.0 and profile.confidence == 1.0
+        assert list(option.panels.values_list("kind", flat=True)) == [
+            "front",
+            "three_quarter",
+            "profile",
+            "back",
+            "face_closeup",
+            "mid_closeup",
+        ]
+        entry = Activity.objects.get(verb="renamed panel")
+        assert entry.data["before"] == "back" and entry.data["after"] == "profile"
+
+    def test_a_kind_the_layout_does_not_have_is_refused(
+        self, character, owner, locked_face, sheets
+    ):
+        (option,) = sheets(character, owner, count=1)
+        panel = option.panels.get(kind="back")
+        with pytest.raises(services.ServiceError, match="no 'profile left' panel"):
+            services.panel_set_kind(panel=panel, user=owner, kind="profile_left")
+        assert Panel.objects.get(pk=panel.pk).kind == "back"
+
+    def test_settling_every_doubtful_panel_clears_the_review_flag(
+        self, character, owner, locked_face, sheets
+    ):
+        (option,) = sheets(character, owner, count=1)
+        option.panels.filter(kind__in=["face_closeup", "mid_closeup"]).update(confidence=0.5)
+        SheetOption.objects.filter(pk=option.pk).update(
+            split_review=True, split_notes=["The face and mid close-ups look alike."]
+        )
+        face = option.panels.get(kind="face_closeup")
+        services.panel_set_kind(panel=face, user=owner, kind="mid_closeup")
+        option.refresh_from_db()
+        assert not option.split_review  # both close-ups were settled by the swap
+        assert option.split_notes == []
+
+        option.panels.filter(kind="front").update(confidence=0.2)
+        SheetOption.objects.filter(pk=option.pk).update(split_review=True)
+        back = option.panels.get(kind="back")
+        services.panel_set_box(panel=back, user=owner, x=back.x, y=back.y, w=back.w, h=back.h - 2)
+        option.refresh_from_db()
+        assert option.split_review  # the front panel is still in doubt
+        front = option.panels.get(kind="front")
+        services.panel_set_box(panel=front, user=owner, x=front.x, y=front.y, w=front.w, h=front.h)
+        option.refresh_from_db()
+        assert not option.split_review
+
+    def test_renaming_a_panel_of_the_locked_sheet_is_a_new_reference_revision(
+        self, character, owner, ready
+    ):
+        character.refresh_from_db()
+        before = character.reference_revision
+        panel = ready.panels.get(kind="back")
+        services.panel_set_kind(panel=panel, user=owner, kind="profile")
+        character.refresh_from_db()
+        assert character.reference_revision == before + 1
+
+    def test_an_uncertain_split_is_stored_flagged_with_its_reasons(
+        self, character, owner, locked_face, sheets
+    ):
+        from tests.test_panels_detect import _blank_figures_sheet, _png
+
+        (option,) = sheets(character, owner, count=1)
+        img, boxes = _blank_figures_sheet()
+        services.sheet_store_split(option=option, sheet=_png(img))
+        option.refresh_from_db()
+        assert option.split_review
+        assert any("check which is which" in note for note in option.split_notes)
+        assert sorted(tuple(r) for r in option.split_regions) == sorted(boxes.values())
+        assert any(p.doubtful for p in option.panels.all())
+
+
+@pytest.mark.django_db
 def test_a_new_sheet_is_decoded_once_for_storing_deriving_and_splitting(
     character, owner, locked_face, sheets, monkeypatch
 ):

@@ -47,7 +47,15 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {exc}") from exc
 
         rows = [
-            {"kind": p.kind, "x": p.x, "y": p.y, "w": p.w, "h": p.h, "detected": p.detected}
+            {
+                "kind": p.kind,
+                "x": p.x,
+                "y": p.y,
+                "w": p.w,
+                "h": p.h,
+                "detected": p.detected,
+                "confidence": p.confidence,
+            }
             for p in result.panels
         ]
         if options["json"]:
@@ -57,6 +65,8 @@ class Command(BaseCommand):
                 "height": result.height,
                 "preset": result.preset,
                 "method": result.method,
+                "review": result.review,
+                "reasons": list(result.reasons),
                 "panels": rows,
             }
             self.stdout.write(json.dumps(payload, indent=2))
@@ -64,11 +74,16 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{path}: {result.width}x{result.height}, preset {result.preset}, method {result.method}"
         )
-        header = f"{'kind':<22}{'x':>7}{'y':>7}{'w':>7}{'h':>7}  source"
+        header = f"{'kind':<22}{'x':>7}{'y':>7}{'w':>7}{'h':>7}{'sure':>6}  source"
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for r in rows:
             source = "detected" if r["detected"] else "fallback (nominal)"
             self.stdout.write(
-                f"{r['kind']:<22}{r['x']:>7}{r['y']:>7}{r['w']:>7}{r['h']:>7}  {source}"
+                f"{r['kind']:<22}{r['x']:>7}{r['y']:>7}{r['w']:>7}{r['h']:>7}"
+                f"{round(r['confidence'] * 100):>5}%  {source}"
             )
+        if result.review:
+            self.stdout.write("Check this split:")
+            for reason in result.reasons:
+                self.stdout.write(f"  - {reason}")

@@ -37,6 +37,14 @@ from .generations import (
     generation_requeue_stuck,
     generation_retry,
 )
+from .identity import (
+    current_scores,
+    identity_enqueue,
+    identity_forget_box,
+    identity_score_sheet,
+    identity_summary,
+    option_identity,
+)
 from .projects import (
     BRIEF_FIELDS,
     character_create,

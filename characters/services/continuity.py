@@ -16,6 +16,7 @@ from ..models import (
     Character,
     ContinuityRule,
     Generation,
+    IdentityScore,
     Panel,
     PanelRevision,
     SheetOption,
@@ -25,6 +26,7 @@ from ..permissions import Action, Denied
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
+from .identity import identity_enqueue
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
 
@@ -303,6 +305,8 @@ def _ensure_first_revision(panel: Panel) -> PanelRevision:
         panel=panel, number=1, defaults={"image": crop}
     )
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision)
+    # Revision 1 is the picture the original identity score measured: that score is its own.
+    IdentityScore.objects.filter(panel=panel, revision__isnull=True).update(revision=revision)
     panel.current_revision = revision
     return revision
 
@@ -405,6 +409,8 @@ def _apply_panel_image(
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
     Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
+    # A fix (or a revert) must not change who it is: the new revision is measured on commit.
+    identity_enqueue(option_id=option.pk)
     return revision
 
 

@@ -24,6 +24,7 @@ from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
+from .identity import identity_enqueue, identity_forget_box, option_identity
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -149,6 +150,9 @@ def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption
         if option.status == SheetOption.Status.PENDING:
             option.status = SheetOption.Status.READY
         option.save(update_fields=["split_method", "status"])
+        # Who is on each panel is measured in the background once this commits: the sheet
+        # card shows as soon as the sheet is stored, never waiting for the score.
+        identity_enqueue(option_id=option.pk)
     return option
 
 
@@ -210,6 +214,7 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
                 index=option.index,
                 revision=character.reference_revision,
                 tally=vote_tally(sheet=option),
+                identity=option_identity(option),
             )
     except IntegrityError as exc:
         raise ServiceError(
@@ -291,6 +296,7 @@ def panel_set_box(
             before=before,
             after=[x, y, w, h],
         )
+        identity_forget_box(panel=panel)
     panel.refresh_from_db()
     return panel
 

@@ -1,0 +1,245 @@
+"""Is it the same person? The identity score on real photographs and on offline drawings.
+
+The photos are real people (see tests/photos.py): several of one man and one of another. A sheet
+is built of them, stored and split through the real services, and scored by the real task
+(run inline on commit), with the real face-embedding model on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from characters import identity, services
+from characters.models import (
+    Activity,
+    CastingCandidate,
+    Generation,
+    IdentityScore,
+    Panel,
+    SheetOption,
+    Stage,
+)
+from characters.storage import asset_store
+from tests.photos import OTHER, SAME, photo, photo_sheet, photos_dir
+
+# The stranger is pasted into the three-quarter panel; the back panel has no face.
+STRANGER_SHEET = {
+    "front": "obama2.jpg",
+    "three_quarter": OTHER,
+    "profile": "obama_partial_face.jpg",
+    "back": None,
+    "face_closeup": "obama3.jpg",
+    "mid_closeup": "obama2.jpg",
+}
+
+
+@pytest.fixture(scope="session")
+def photos():
+    return photos_dir()
+
+
+@pytest.fixture
+def photo_face(character, owner, photos):
+    """The character's locked face is a real photograph of one man."""
+    project = character.project
+    generation = Generation.objects.create(
+        project=project,
+        character=character,
+        stage=Stage.CASTING,
+        provider="offline",
+        status=Generation.Status.SUCCEEDED,
+        cost_usd=0,
+    )
+    image = asset_store(project=project, data=photo("obama.jpg"), mime="image/jpeg")
+    candidate = CastingCandidate.objects.create(
+        character=character,
+        generation=generation,
+        image=image,
+        image_4k=image,
+        decision=CastingCandidate.Decision.APPROVED,
+        decided_by=owner,
+        decided_at=timezone.now(),
+    )
+    character.locked_candidate = candidate
+    character.save()
+    return candidate
+
+
+@pytest.fixture
+def photo_option(character, photo_face, django_capture_on_commit_callbacks):
+    """Store a sheet of real photos as the sheet task does; the identity task runs on commit."""
+
+    def make(pictures: dict[str, str | None] = STRANGER_SHEET) -> SheetOption:
+        project = character.project
+        generation = Generation.objects.create(
+            project=project,
+            character=character,
+            stage=Stage.SHEET,
+            provider="offline",
+            status=Generation.Status.SUCCEEDED,
+            cost_usd=0,
+        )
+        index = SheetOption.objects.filter(character=character).count() + 1
+        sheet = photo_sheet(pictures, size=(1376, 768))
+        option = SheetOption.objects.create(
+            character=character,
+            generation=generation,
+            index=index,
+            source_candidate=photo_face,
+            image=asset_store(project=project, data=sheet, mime="image/png"),
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            services.sheet_store_split(option=option, sheet_bytes=sheet)
+        option.refresh_from_db()
+        return option
+
+    return make
+
+
+def verdicts(option: SheetOption) -> dict[str, tuple[str, float | None]]:
+    panels = list(option.panels.all())
+    scores = services.current_scores(panels)
+    return {p.kind: (scores[p.pk].verdict, scores[p.pk].distance) for p in panels if p.pk in scores}
+
+
+class TestTheModelOnRealPhotographs:
+    def test_the_same_person_scores_under_the_threshold(self, photos):
+        reference = identity.face_in_bytes(photo("obama.jpg"))
+        for name in SAME[1:]:
+            result = identity.compare(reference, identity.face_in_bytes(photo(name)))
+            assert result.verdict == identity.SAME, name
+            assert result.distance < identity.THRESHOLD
+
+    def test_another_person_scores_over_it(self, photos):
+        for name in SAME:
+            result = identity.compare_bytes(photo(name), photo(OTHER))
+            assert result.verdict == identity.DIFFERENT, name
+            assert result.distance > identity.THRESHOLD
+
+    def test_a_picture_without_a_face_has_no_number(self, photos):
+        blank = photo_sheet({"front": None}, size=(640, 360))
+        result = identity.compare_bytes(photo("obama.jpg"), blank)
+        assert result.verdict == identity.NO_FACE
+        assert result.distance is None
+
+    def test_a_reference_without_a_face_is_said_plainly(self, photos):
+        blank = photo_sheet({"front": None}, size=(640, 360))
+        result = identity.compare_bytes(blank, photo("obama2.jpg"))
+        assert result.verdict == identity.NO_REFERENCE
+        assert result.distance is None
+
+
+@pytest.mark.django_db
+class TestScoringASheet:
+    def test_a_stranger_pasted_into_a_sheet_is_flagged(self, photo_option):
+        option = photo_option()
+        found = verdicts(option)
+        assert set(found) == set(STRANGER_SHEET)
+        assert found["three_quarter"][0] == IdentityScore.Verdict.DIFFERENT
+        assert found["three_quarter"][1] > identity.THRESHOLD
+        for kind in ("front", "face_closeup", "mid_closeup", "profile"):
+            assert found[kind][0] == IdentityScore.Verdict.SAME, kind
+            assert found[kind][1] < identity.THRESHOLD
+        assert found["back"] == (IdentityScore.Verdict.NO_FACE, None)
+
+    def test_the_option_summary_names_the_flagged_panel(self, photo_option):
+        option = photo_option()
+        summary = services.option_identity(option)
+        assert summary["flagged"] == ["three_quarter"]
+        assert summary["no_face"] == ["back"]
+        assert summary["faces"] == 5 and summary["pending"] == 0
+        assert 0 < summary["consistency"] < summary["worst"]
+        assert summary["worst"] == round(max(d for _, d in verdicts(option).values() if d), 3)
+
+    def test_a_redelivered_task_scores_nothing_twice(self, photo_option):
+        option = photo_option()
+        assert services.identity_score_sheet(option=option) == []
+        assert IdentityScore.objects.filter(panel__sheet=option).count() == 6
+
+    def test_locking_records_the_identity_with_the_decision(self, photo_option, owner):
+        option = photo_option()
+        services.sheet_lock(option=option, user=owner)
+        lock = Activity.objects.get(verb="locked sheet", target_id=option.pk)
+        assert lock.data["identity"]["flagged"] == ["three_quarter"]
+        assert lock.data["identity"]["threshold"] == identity.THRESHOLD
+        assert lock.data["identity"]["faces"] == 5
+
+    def test_a_fix_is_scored_afresh_and_a_new_stranger_is_flagged(
+        self, photo_option, owner, character, django_capture_on_commit_callbacks
+    ):
+        option = photo_option({**STRANGER_SHEET, "three_quarter": "obama3.jpg"})
+        services.sheet_lock(option=option, user=owner)
+        front = option.panels.get(kind="front")
+        original = IdentityScore.objects.get(panel=front)
+        assert original.verdict == IdentityScore.Verdict.SAME
+        edit = Generation.objects.create(
+            project=character.project,
+            character=character,
+            stage=Stage.EDIT,
+            provider="offline",
+            status=Generation.Status.SUCCEEDED,
+            parameters={"panel": front.pk, "instruction": "remove the earbud"},
+            requested_by=owner,
+        )
+        stranger = asset_store(project=character.project, data=photo(OTHER), mime="image/jpeg")
+        with django_capture_on_commit_callbacks(execute=True):
+            revision = services.panel_fix_apply(generation=edit, image=stranger)
+        front.refresh_from_db()
+        assert front.current_revision == revision and revision.number == 2
+        original.refresh_from_db()
+        assert original.revision.number == 1  # the original score is revision 1's
+        new = IdentityScore.objects.get(panel=front, revision=revision)
+        assert new.verdict == IdentityScore.Verdict.DIFFERENT
+        assert services.option_identity(option)["flagged"] == ["front"]
+        flag = Activity.objects.get(verb="flagged a panel that may be someone else")
+        assert flag.data["panel"] == "front" and flag.data["number"] == 2
+
+    def test_a_corrected_box_is_measured_again(
+        self, photo_option, owner, django_capture_on_commit_callbacks
+    ):
+        option = photo_option()
+        stranger = option.panels.get(kind="three_quarter")
+        front = option.panels.get(kind="front")
+        with django_capture_on_commit_callbacks(execute=True):
+            # Move the three-quarter box onto the front panel's picture.
+            services.panel_set_box(
+                panel=stranger, user=owner, x=front.x, y=front.y, w=front.w, h=front.h
+            )
+        score = IdentityScore.objects.get(panel=stranger)
+        assert score.verdict == IdentityScore.Verdict.SAME
+
+
+@pytest.mark.django_db
+def test_the_offline_drawings_say_no_face(character, owner, ready):
+    panels = list(Panel.objects.filter(sheet=ready))
+    scores = services.current_scores(panels)
+    assert len(scores) == len(panels) == 6
+    assert {s.verdict for s in scores.values()} == {IdentityScore.Verdict.NO_FACE}
+    assert all(s.distance is None for s in scores.values())
+
+
+class TestTheCommand:
+    def test_it_prints_distance_threshold_and_verdict_as_json(self, photos, capsys):
+        call_command("identity", str(photos / "obama.jpg"), str(photos / OTHER), "--json")
+        out = json.loads(capsys.readouterr().out)
+        assert out["verdict"] == "different"
+        assert out["distance"] > out["threshold"] == identity.THRESHOLD
+
+    def test_it_says_same_person_in_words(self, photos, capsys):
+        call_command("identity", str(photos / "obama.jpg"), str(photos / "obama3.jpg"))
+        out = capsys.readouterr().out
+        assert "verdict: same person" in out and "threshold 0.6" in out
+
+    def test_a_file_that_is_not_a_picture_is_refused_plainly(self, photos, tmp_path):
+        text = tmp_path / "notes.txt"
+        text.write_text("not a picture")
+        with pytest.raises(CommandError, match="not an image Turnaround can read"):
+            call_command("identity", str(photos / "obama.jpg"), str(text))
+
+    def test_a_missing_file_is_named(self, photos, tmp_path):
+        with pytest.raises(CommandError, match="There is no file at"):
+            call_command("identity", str(tmp_path / "nope.jpg"), str(photos / "obama.jpg"))

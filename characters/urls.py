@@ -91,3 +91,11 @@ urlpatterns += [
     path("notifications/", team.notifications, name="notifications"),
     path("s/<str:token>", sharing.share_open, name="share-open"),
 ]
+
+# Identity score and what locking cost (issue 15).
+from .views import identity  # noqa: E402
+
+urlpatterns += [
+    path(C + "sheets/<int:pk>/identity", identity.sheet_identity, name="sheet-identity"),
+    path(P + "cost-to-lock.csv", identity.cost_to_lock_csv, name="cost-to-lock-csv"),
+]

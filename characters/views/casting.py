@@ -14,6 +14,7 @@ from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
 from ..models import CastingCandidate, Character, Generation
 from ..permissions import Action
 from .common import Access, announces_change, login_required, project_access
+from .identity import identity_context
 
 # Typical seconds per stage, shown next to a pending card's elapsed time.
 FRAGMENTS = {
@@ -35,6 +36,9 @@ def character_context(
     request: HttpRequest, access: Access, character: Character, **extra: object
 ) -> dict:
     candidates = list(selectors.candidates_for(character))
+    sheet_options = (
+        list(selectors.sheet_options_for(character)) if character.locked_candidate_id else []
+    )
     return {
         "project": access.project,
         "access": access,
@@ -44,9 +48,7 @@ def character_context(
         "brief_form": extra.pop("brief_form", None) or BriefForm(instance=character),
         "cast_form": extra.pop("cast_form", None) or CastForm(),
         "unlock_form": extra.pop("unlock_form", None) or UnlockForm(),
-        "sheet_options": list(selectors.sheet_options_for(character))
-        if character.locked_candidate_id
-        else [],
+        "sheet_options": sheet_options,
         "sheet_form": extra.pop("sheet_form", None) or SheetForm(),
         "locked_panels": selectors.locked_panels(character) if character.locked_sheet_id else [],
         "rules": list(character.rules.all()) if character.locked_candidate_id else [],
@@ -54,6 +56,7 @@ def character_context(
         "history": selectors.character_history(character),
         "spend": selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else [],
         "typical_seconds": TYPICAL_SECONDS,
+        **identity_context(request, access, character, sheet_options),
         **extra,
     }
 

@@ -83,6 +83,7 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
         return response
     context = character_context(request, access, character, option=sheet)
     context["panels"] = list(sheet.panels.all())
+    context["identity_scores"] = services.current_scores(context["panels"])
     return render(request, "characters/sheet.html", context)
 
 
@@ -190,26 +191,37 @@ def compare_panels(request: HttpRequest, project_slug: str, character_slug: str)
             if (spec.kind, spec.label) not in kinds:
                 kinds.append((spec.kind, spec.label))
     kind = request.GET.get("kind") or (kinds[0][0] if kinds else "front")
-    rows = [(o, next((p for p in o.panels.all() if p.kind == kind), None)) for o in options]
-    return render(
-        request,
-        "characters/panel_compare.html",
-        {
-            "project": access.project,
-            "access": access,
-            "character": character,
-            "kinds": kinds,
-            "kind": kind,
-            "rows": rows,
-        },
-    )
+    # Who is on each panel: one query for every option's scores, summarised per option.
+    panels = [p for o in options for p in o.panels.all()]
+    scores = services.current_scores(panels)
+    summaries = {o.pk: services.identity_summary(list(o.panels.all()), scores) for o in options}
+    order = "consistency" if request.GET.get("order") == "consistency" else ""
+    if order:
+        options = selectors.order_by_consistency(options, summaries)
+    rows = []
+    for o in options:
+        panel = next((p for p in o.panels.all() if p.kind == kind), None)
+        rows.append((o, panel, scores.get(panel.pk) if panel else None, summaries[o.pk]))
+    context = {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "kinds": kinds,
+        "kind": kind,
+        "rows": rows,
+        "order": order,
+        "measuring": any(s["pending"] for s in summaries.values()),
+    }
+    if request.htmx and request.GET.get("fragment") == "compare-rows":
+        return render(request, "characters/panel_compare.html#compare-rows", context)
+    return render(request, "characters/panel_compare.html", context)
 
 
 @login_required
 @require_GET
 def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
-    data, _ = references.manifest(character)
+    access, character = _load(request, project_slug, character_slug)
+    data, _ = references.manifest(character, show_costs=access.can(Action.SEE_COSTS))
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -218,10 +230,10 @@ def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @login_required
 @require_GET
 def reference_pack(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
+    access, character = _load(request, project_slug, character_slug)
     if character.locked_candidate_id is None:
         messages.error(request, "Lock a face (and a sheet) before downloading the reference pack.")
         return redirect(character.get_absolute_url())
-    pack = references.reference_pack(character)
+    pack = references.reference_pack(character, show_costs=access.can(Action.SEE_COSTS))
     name = f"{character.project.slug}-{character.slug}-rev{character.reference_revision}.zip"
     return FileResponse(pack, as_attachment=True, filename=name, content_type="application/zip")

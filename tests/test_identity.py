@@ -11,6 +11,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from characters import identity, services
@@ -243,3 +244,63 @@ class TestTheCommand:
     def test_a_missing_file_is_named(self, photos, tmp_path):
         with pytest.raises(CommandError, match="There is no file at"):
             call_command("identity", str(tmp_path / "nope.jpg"), str(photos / "obama.jpg"))
+
+
+@pytest.mark.django_db
+class TestThePages:
+    def test_compare_panels_flags_the_stranger_and_says_no_face_on_the_back(
+        self, photo_option, owner_client, character
+    ):
+        photo_option()
+        url = reverse("panel-compare", args=["lighthouse", "mara"])
+        html = owner_client.get(url + "?kind=three_quarter").content.decode()
+        assert "may be someone else · 0.8" in html and 'class="flagged"' in html
+        html = owner_client.get(url + "?kind=front").content.decode()
+        assert "same person · 0." in html and "may be someone else ·" not in html
+        html = owner_client.get(url + "?kind=back").content.decode()
+        assert ">no face<" in html and "same person ·" not in html
+
+    def test_options_order_by_consistency_on_request(self, photo_option, owner_client):
+        photo_option()  # option 1 has the stranger
+        photo_option({**STRANGER_SHEET, "three_quarter": "obama3.jpg"})
+        url = reverse("panel-compare", args=["lighthouse", "mara"])
+        plain = owner_client.get(url).content.decode()
+        assert plain.index('data-option="1"') < plain.index('data-option="2"')
+        ordered = owner_client.get(url + "?order=consistency").content.decode()
+        assert ordered.index('data-option="2"') < ordered.index('data-option="1"')
+        page = owner_client.get(
+            reverse("character", args=["lighthouse", "mara"]) + "?order=consistency"
+        )
+        html = page.content.decode()
+        assert html.index('id="sheet-2"') < html.index('id="sheet-1"')
+
+    def test_the_option_card_names_the_panel_that_may_be_someone_else(
+        self, photo_option, owner_client
+    ):
+        option = photo_option()
+        html = owner_client.get(reverse("character", args=["lighthouse", "mara"])).content.decode()
+        assert "may be someone else: three quarter" in html
+        fragment = owner_client.get(
+            reverse("sheet-identity", args=["lighthouse", "mara", option.pk]),
+            HTTP_HX_REQUEST="true",
+        ).content.decode()
+        assert "may be someone else: three quarter" in fragment and "hx-trigger" not in fragment
+
+    def test_an_unmeasured_option_polls_until_it_is_measured(self, photo_option, owner_client):
+        option = photo_option()
+        IdentityScore.objects.filter(panel__sheet=option, panel__kind="back").delete()
+        url = reverse("sheet-identity", args=["lighthouse", "mara", option.pk])
+        html = owner_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+        assert "measuring" in html and 'hx-trigger="every 2s"' in html
+
+    def test_the_option_and_panel_pages_badge_each_panel(self, photo_option, owner_client, owner):
+        option = photo_option()
+        html = owner_client.get(
+            reverse("sheet-option", args=["lighthouse", "mara", option.pk])
+        ).content.decode()
+        assert html.count("same person ·") == 4 and html.count("may be someone else ·") == 1
+        stranger = option.panels.get(kind="three_quarter")
+        html = owner_client.get(
+            reverse("panel", args=["lighthouse", "mara", stranger.pk])
+        ).content.decode()
+        assert "may be someone else ·" in html

@@ -111,3 +111,75 @@ def photo_sheet(
     buf = io.BytesIO()
     sheet.save(buf, "PNG", compress_level=3)
     return buf.getvalue()
+
+
+# The stranger is pasted into the three-quarter panel; the back panel has no face.
+STRANGER_SHEET = {
+    "front": "obama2.jpg",
+    "three_quarter": OTHER,
+    "profile": "obama_partial_face.jpg",
+    "back": None,
+    "face_closeup": "obama3.jpg",
+    "mid_closeup": "obama2.jpg",
+}
+
+
+def lock_photo_face(character, owner):
+    """Lock a real photograph of one man as the character's face (as approving it would)."""
+    from django.utils import timezone
+
+    from characters.models import CastingCandidate, Generation, Stage
+    from characters.storage import asset_store
+
+    project = character.project
+    generation = Generation.objects.create(
+        project=project,
+        character=character,
+        stage=Stage.CASTING,
+        provider="offline",
+        status=Generation.Status.SUCCEEDED,
+        cost_usd=0,
+    )
+    image = asset_store(project=project, data=photo("obama.jpg"), mime="image/jpeg")
+    candidate = CastingCandidate.objects.create(
+        character=character,
+        generation=generation,
+        image=image,
+        image_4k=image,
+        decision=CastingCandidate.Decision.APPROVED,
+        decided_by=owner,
+        decided_at=timezone.now(),
+    )
+    character.locked_candidate = candidate
+    character.save()
+    return candidate
+
+
+def store_photo_sheet(character, candidate, pictures=STRANGER_SHEET, size=(1376, 768)):
+    """A finished sheet option made of photos, stored and split by the real service (which
+    enqueues the identity task on commit)."""
+    from django.utils import timezone
+
+    from characters import services
+    from characters.models import Generation, SheetOption, Stage
+    from characters.storage import asset_store
+
+    project = character.project
+    generation = Generation.objects.create(
+        project=project,
+        character=character,
+        stage=Stage.SHEET,
+        provider="offline",
+        status=Generation.Status.SUCCEEDED,
+        cost_usd=0,
+        finished_at=timezone.now(),
+    )
+    sheet = photo_sheet(pictures, size=size)
+    option = SheetOption.objects.create(
+        character=character,
+        generation=generation,
+        index=SheetOption.objects.filter(character=character).count() + 1,
+        source_candidate=candidate,
+        image=asset_store(project=project, data=sheet, mime="image/png"),
+    )
+    return services.sheet_store_split(option=option, sheet_bytes=sheet)

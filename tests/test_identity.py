@@ -12,12 +12,10 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from django.utils import timezone
 
 from characters import identity, services
 from characters.models import (
     Activity,
-    CastingCandidate,
     Generation,
     IdentityScore,
     Panel,
@@ -25,17 +23,16 @@ from characters.models import (
     Stage,
 )
 from characters.storage import asset_store
-from tests.photos import OTHER, SAME, photo, photo_sheet, photos_dir
-
-# The stranger is pasted into the three-quarter panel; the back panel has no face.
-STRANGER_SHEET = {
-    "front": "obama2.jpg",
-    "three_quarter": OTHER,
-    "profile": "obama_partial_face.jpg",
-    "back": None,
-    "face_closeup": "obama3.jpg",
-    "mid_closeup": "obama2.jpg",
-}
+from tests.photos import (
+    OTHER,
+    SAME,
+    STRANGER_SHEET,
+    lock_photo_face,
+    photo,
+    photo_sheet,
+    photos_dir,
+    store_photo_sheet,
+)
 
 
 @pytest.fixture(scope="session")
@@ -46,28 +43,7 @@ def photos():
 @pytest.fixture
 def photo_face(character, owner, photos):
     """The character's locked face is a real photograph of one man."""
-    project = character.project
-    generation = Generation.objects.create(
-        project=project,
-        character=character,
-        stage=Stage.CASTING,
-        provider="offline",
-        status=Generation.Status.SUCCEEDED,
-        cost_usd=0,
-    )
-    image = asset_store(project=project, data=photo("obama.jpg"), mime="image/jpeg")
-    candidate = CastingCandidate.objects.create(
-        character=character,
-        generation=generation,
-        image=image,
-        image_4k=image,
-        decision=CastingCandidate.Decision.APPROVED,
-        decided_by=owner,
-        decided_at=timezone.now(),
-    )
-    character.locked_candidate = candidate
-    character.save()
-    return candidate
+    return lock_photo_face(character, owner)
 
 
 @pytest.fixture
@@ -75,26 +51,8 @@ def photo_option(character, photo_face, django_capture_on_commit_callbacks):
     """Store a sheet of real photos as the sheet task does; the identity task runs on commit."""
 
     def make(pictures: dict[str, str | None] = STRANGER_SHEET) -> SheetOption:
-        project = character.project
-        generation = Generation.objects.create(
-            project=project,
-            character=character,
-            stage=Stage.SHEET,
-            provider="offline",
-            status=Generation.Status.SUCCEEDED,
-            cost_usd=0,
-        )
-        index = SheetOption.objects.filter(character=character).count() + 1
-        sheet = photo_sheet(pictures, size=(1376, 768))
-        option = SheetOption.objects.create(
-            character=character,
-            generation=generation,
-            index=index,
-            source_candidate=photo_face,
-            image=asset_store(project=project, data=sheet, mime="image/png"),
-        )
         with django_capture_on_commit_callbacks(execute=True):
-            services.sheet_store_split(option=option, sheet_bytes=sheet)
+            option = store_photo_sheet(character, photo_face, pictures)
         option.refresh_from_db()
         return option
 
@@ -161,13 +119,17 @@ class TestScoringASheet:
         assert services.identity_score_sheet(option=option) == []
         assert IdentityScore.objects.filter(panel__sheet=option).count() == 6
 
-    def test_locking_records_the_identity_with_the_decision(self, photo_option, owner):
+    def test_locking_records_the_identity_with_the_decision(
+        self, photo_option, owner, owner_client
+    ):
         option = photo_option()
         services.sheet_lock(option=option, user=owner)
         lock = Activity.objects.get(verb="locked sheet", target_id=option.pk)
         assert lock.data["identity"]["flagged"] == ["three_quarter"]
         assert lock.data["identity"]["threshold"] == identity.THRESHOLD
         assert lock.data["identity"]["faces"] == 5
+        html = owner_client.get(reverse("character", args=["lighthouse", "mara"])).content.decode()
+        assert "identity then: 0." in html and "may be someone else: three_quarter" in html
 
     def test_a_fix_is_scored_afresh_and_a_new_stranger_is_flagged(
         self, photo_option, owner, character, django_capture_on_commit_callbacks

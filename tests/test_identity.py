@@ -129,7 +129,7 @@ class TestScoringASheet:
         assert lock.data["identity"]["threshold"] == identity.THRESHOLD
         assert lock.data["identity"]["faces"] == 5
         html = owner_client.get(reverse("character", args=["lighthouse", "mara"])).content.decode()
-        assert "identity then: 0." in html and "may be someone else: three_quarter" in html
+        assert "identity then: 0." in html and "may be someone else: three quarter)" in html
 
     def test_a_fix_is_scored_afresh_and_a_new_stranger_is_flagged(
         self, photo_option, owner, character, django_capture_on_commit_callbacks

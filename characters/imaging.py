@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from PIL import Image, ImageChops, UnidentifiedImageError
+from PIL import Image, ImageChops, PngImagePlugin, UnidentifiedImageError
 
 from .layouts import DEFAULT_PRESET, get_preset
 
@@ -189,6 +189,10 @@ def _decode(data: bytes) -> Image.Image:
         raise ImageRejected("The image is far larger than it should be; it was not read.") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("The image is damaged or cut short.") from exc
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def _as_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
@@ -406,10 +410,15 @@ def _preview(img: Image.Image, box: Box) -> bytes:
     return webp_bytes(part, method=2)
 
 
-def split_sheet(data: bytes, preset: str = DEFAULT_PRESET, *, previews: bool = True) -> SplitResult:
-    """Find the preset's panels on a sheet and make their previews, decoding the sheet once."""
+def split_sheet(
+    source: bytes | Image.Image, preset: str = DEFAULT_PRESET, *, previews: bool = True
+) -> SplitResult:
+    """Find the preset's panels on a sheet and make their previews, decoding the sheet once.
+
+    `source` is the sheet's bytes, or the image the guarded decode already loaded when the
+    sheet was stored (so a new sheet is decoded once for storing, deriving and splitting)."""
     get_preset(preset)  # an unknown layout fails before any decoding
-    img = _decode(data)
+    img = _decode(source) if isinstance(source, bytes) else _as_rgb(source)
     nominal = nominal_boxes(preset, img.width, img.height)
     found = match_cells(detect_cells(img), nominal)
     panels = []
@@ -429,8 +438,19 @@ def crop_panel(data: bytes, box: Box) -> bytes:
     img = _decode(data)
     x, y, w, h = _clamp_box(box, img.size)
     buf = io.BytesIO()
-    img.crop((x, y, x + w, y + h)).save(buf, "PNG", compress_level=3)
+    img.crop((x, y, x + w, y + h)).save(buf, "PNG", compress_level=3, pnginfo=_text_chunks(img))
     return buf.getvalue()
+
+
+def _text_chunks(img: Image.Image) -> PngImagePlugin.PngInfo | None:
+    """The source's PNG text chunks (what made the picture), kept on a piece cut from it."""
+    texts = {k: v for k, v in img.info.items() if isinstance(k, str) and isinstance(v, str)}
+    if not texts:
+        return None
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    return info
 
 
 def make_panel_preview(data: bytes, box: Box) -> bytes:

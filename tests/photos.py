@@ -182,4 +182,4 @@ def store_photo_sheet(character, candidate, pictures=STRANGER_SHEET, size=(1376,
         source_candidate=candidate,
         image=asset_store(project=project, data=sheet, mime="image/png"),
     )
-    return services.sheet_store_split(option=option, sheet_bytes=sheet)
+    return services.sheet_store_split(option=option, sheet=sheet)

@@ -146,8 +146,7 @@ class GeminiGenerator:
             {"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}}
             for ref in request.references
         ]
-        # Multi-turn edits send the earlier turns back exactly as they came (with signatures).
-        history = list(request.options.get("history", []))
+        history = list(request.history)
         config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if image_config:
             config["imageConfig"] = image_config

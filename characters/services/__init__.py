@@ -10,7 +10,6 @@ from .continuity import (
     annotation_create,
     annotation_reply,
     annotation_set_status,
-    current_items_by_panel,
     inspect_start,
     inspection_apply,
     panel_fix_apply,
@@ -25,6 +24,7 @@ from .core import (
     BudgetExceeded,
     ServiceError,
     activity_record,
+    character_advance_revision,
     membership_role,
     require,
 )
@@ -44,6 +44,7 @@ from .identity import (
     identity_score_sheet,
     identity_summary,
     option_identity,
+    options_identity,
 )
 from .projects import (
     BRIEF_FIELDS,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 
 from .. import imaging, prompts
 
 # --- continuity: annotations and rules ---------------------------------------------------------
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import (
+    EditSpec,
+    GenerationRequest,
+    GenerationResult,
+    InspectSpec,
+    ReferenceImage,
+)
 from ..models import (
     Annotation,
     Asset,
@@ -19,12 +25,13 @@ from ..models import (
     IdentityScore,
     Panel,
     PanelRevision,
+    ReferenceChange,
     SheetOption,
     Stage,
 )
 from ..permissions import Action, Denied
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, keep_result
 from .identity import identity_enqueue
 from .sheets import character_rules, panel_crop, panel_reference
@@ -350,8 +357,6 @@ def panel_fix_request(
                 "instruction": text,
                 "preset": option.preset,
                 "rules": rules,
-                "subject": option.generation.parameters.get("subject", ""),
-                "face_seed": option.generation.parameters.get("face_seed"),
             },
             reference_ids=[f"panel:{panel.pk}", f"asset:{character.locked_candidate.image_4k_id}"],
         )
@@ -408,7 +413,6 @@ def _apply_panel_image(
     )
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
-    Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
     # A fix (or a revert) must not change who it is: the new revision is measured on commit.
     identity_enqueue(option_id=option.pk)
     return revision
@@ -431,6 +435,15 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
             status=Annotation.Status.RESOLVED, resolved_by_revision=revision
         )
     character = Character.objects.get(pk=panel.sheet.character_id)
+    instruction = generation.parameters.get("instruction", "")
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"{panel.label} fixed: {instruction}",
+        panel_kind=panel.kind,
+        panel_revision=revision,
+    )
     activity_record(
         project=character.project,
         actor=user,
@@ -466,7 +479,14 @@ def panel_revert(
             instruction=f"Reverted to revision {revision.number}",
             reverted_from=revision,
         )
-        character.refresh_from_db(fields=["reference_revision"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.PANEL_REVERT,
+            user=user,
+            summary=f"{panel.label} reverted to revision {revision.number}",
+            panel_kind=panel.kind,
+            panel_revision=new,
+        )
         activity_record(
             project=character.project,
             actor=user,
@@ -479,26 +499,6 @@ def panel_revert(
             number=new.number,
         )
     return new
-
-
-def current_items_by_panel(option: SheetOption) -> dict[str, list[dict]]:
-    """What the offline generator recorded on each panel, as it is now (fixes included)."""
-    from ..generators.offline_sheet import items_by_panel
-
-    grouped = items_by_panel(option.generation.response_metadata.get("items", []))
-    for panel in option.panels.select_related("current_revision__generation"):
-        revision = panel.current_revision
-        if revision is None:
-            continue
-        source = revision
-        while source.generation_id is None and source.reverted_from_id is not None:
-            source = source.reverted_from
-        if source.generation_id is not None:
-            items = source.generation.response_metadata.get("items", [])
-            grouped[panel.kind] = [{"name": i["name"], "box": i["box"]} for i in items]
-        elif source.number == 1:
-            continue  # back to the original: the sheet's own record holds
-    return grouped
 
 
 # --- stage handler: build the request, keep the result ---------------------------------------
@@ -514,10 +514,7 @@ def inspect_request(generation: Generation) -> GenerationRequest:
         prompt=generation.prompt,
         references=tuple(panel_reference(p) for p in panels),
         seed=generation.seed,
-        options={
-            "panels": [p.kind for p in panels],
-            "items_by_panel": current_items_by_panel(option),
-        },
+        spec=InspectSpec(panels=tuple(p.kind for p in panels)),
     )
 
 
@@ -528,8 +525,6 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
-    from ..generators.offline_sheet import accessory_names
-
     panel = Panel.objects.select_related(
         "crop",
         "sheet__image",
@@ -546,14 +541,12 @@ def edit_request(generation: Generation) -> GenerationRequest:
             ReferenceImage(asset_read(face), face.mime, "face"),
         ),
         seed=generation.seed,
-        options={
-            "panel": panel.kind,
-            "preset": params.get("preset"),
-            "remove": accessory_names(params.get("instruction", "")),
-            "subject": params.get("subject", ""),
-            "face_seed": params.get("face_seed"),
-            "rules": params.get("rules", []),
-        },
+        spec=EditSpec(
+            panel=panel.kind,
+            preset=params.get("preset") or "",
+            instruction=params.get("instruction", ""),
+            rules=tuple(params.get("rules", ())),
+        ),
     )
 
 

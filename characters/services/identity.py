@@ -164,6 +164,16 @@ def identity_summary(panels: list[Panel], scores: dict[int, IdentityScore]) -> d
     }
 
 
+def options_identity(options: list[SheetOption]) -> dict[int, dict]:
+    """Each option's identity summary by option id, in two queries (panels, scores), whether or
+    not the options came with their panels."""
+    panels: dict[int, list[Panel]] = {o.pk: [] for o in options}
+    for panel in Panel.objects.filter(sheet_id__in=panels).order_by("order", "id"):
+        panels[panel.sheet_id].append(panel)
+    scores = current_scores([p for group in panels.values() for p in group])
+    return {pk: identity_summary(group, scores) for pk, group in panels.items()}
+
+
 def option_identity(option: SheetOption) -> dict:
     panels = list(option.panels.all())
     return identity_summary(panels, current_scores(panels))

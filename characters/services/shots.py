@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import prompts
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, ShotSpec
 from ..models import (
     Character,
     Generation,
@@ -139,10 +139,7 @@ def shot_staleness(shot: Shot) -> list[dict]:
         if row.reference_revision >= character.reference_revision:
             continue
         changes = [
-            a
-            for a in character.activities.all()
-            if a.verb in ("fixed panel", "reverted panel", "locked sheet", "unlocked sheet")
-            and int(a.data.get("revision") or 0) > row.reference_revision
+            c for c in character.reference_changes.all() if c.revision > row.reference_revision
         ]
         missing.append(
             {
@@ -159,7 +156,7 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
     require(project=project, user=user, action=Action.GENERATE)
     renders = []
     for shot in Shot.objects.filter(project=project).prefetch_related(
-        "cast__character__activities"
+        "cast__character__reference_changes"
     ):
         if shot_staleness(shot):
             try:
@@ -223,12 +220,12 @@ def shot_request(generation: Generation) -> GenerationRequest:
         on_submitted=lambda task_id: Generation.objects.filter(pk=generation.pk).update(
             provider_request_id=task_id[:200]
         ),
-        options={
-            "duration": params.get("duration"),
-            "ratio": params.get("ratio"),
-            "resolution": params.get("resolution"),
-            "shot": shot.number,
-        },
+        spec=ShotSpec(
+            number=shot.number,
+            duration=params.get("duration"),
+            ratio=params.get("ratio"),
+            resolution=params.get("resolution"),
+        ),
     )
 
 

@@ -18,26 +18,31 @@ from .common import login_required, project_access
 GIVE_UP_POLLING = timedelta(minutes=10)
 
 
-def identity_context(request: HttpRequest, access, character, sheet_options: list) -> dict:
-    """What the character page adds for identity and cost: each option's identity summary
-    (options in consistency order on request), and what locking cost, for those who see costs."""
-    panels = [p for o in sheet_options for p in o.panels.all()]
-    scores = services.current_scores(panels)
-    summaries = {
-        o.pk: services.identity_summary(list(o.panels.all()), scores) for o in sheet_options
+def sheets_identity_context(access, character, sheet_options: list) -> dict:
+    """For the sheets fragment: each option's identity summary (cards show its consistency)."""
+    return {"identity_by_option": services.options_identity(sheet_options)}
+
+
+def ordered_sheets(request: HttpRequest, access, character) -> dict:
+    """The page's sheet options in consistency order, when asked (`?order=consistency`)."""
+    if request.GET.get("order") != "consistency" or not character.locked_candidate_id:
+        return {}
+    options = list(selectors.sheet_options_for(character, panels=False))
+    summaries = services.options_identity(options)
+    return {
+        "sheet_options": selectors.order_by_consistency(options, summaries),
+        "identity_by_option": summaries,
+        "sheet_order": "consistency",
     }
-    context: dict = {"identity_by_option": summaries, "sheet_order": ""}
-    if request.GET.get("order") == "consistency":
-        context["sheet_options"] = selectors.order_by_consistency(sheet_options, summaries)
-        context["sheet_order"] = "consistency"
-    context["cost_to_lock"] = context["project_costs"] = None
-    if access.can(Action.SEE_COSTS):
-        costs = selectors.project_costs_to_lock(access.project)
-        context["project_costs"] = costs
-        context["cost_to_lock"] = next(
-            (row for row in costs["rows"] if row.character.pk == character.pk), None
-        )
-    return context
+
+
+def cost_context(access, character) -> dict:
+    """What locking cost, this character's and the project's table, for those who see costs."""
+    if not access.can(Action.SEE_COSTS):
+        return {"cost_to_lock": None, "project_costs": None}
+    costs = selectors.project_costs_to_lock(access.project)
+    mine = next((row for row in costs["rows"] if row.character.pk == character.pk), None)
+    return {"cost_to_lock": mine, "project_costs": costs}
 
 
 def option_identity_context(access, character, option) -> dict:

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from statistics import fmean
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Q, Subquery
 from django_q.tasks import async_task
 
 from .. import identity, imaging
@@ -165,12 +166,35 @@ def identity_summary(panels: list[Panel], scores: dict[int, IdentityScore]) -> d
 
 
 def options_identity(options: list[SheetOption]) -> dict[int, dict]:
-    """Each option's identity summary by option id, in two queries (panels, scores), whether or
-    not the options came with their panels."""
+    """Each option's identity summary by option id, in one query: its panels, each with the
+    score of its current revision (the original's while it has no history) alongside. Options
+    not split yet have no panels to measure: no query for them."""
+    options = [o for o in options if o.split_method]
+    if not options:
+        return {}
+    current = IdentityScore.objects.filter(panel=OuterRef("pk")).filter(
+        Q(revision=OuterRef("current_revision"))
+        | Q(revision__isnull=True, panel__current_revision__isnull=True)
+    )
+    rows = (
+        Panel.objects.filter(sheet_id__in=[o.pk for o in options])
+        .annotate(
+            score_verdict=Subquery(current.values("verdict")[:1]),
+            score_distance=Subquery(current.values("distance")[:1]),
+        )
+        .only("id", "sheet_id", "kind", "order", "current_revision_id")
+        .order_by("order", "id")
+    )
     panels: dict[int, list[Panel]] = {o.pk: [] for o in options}
-    for panel in Panel.objects.filter(sheet_id__in=panels).order_by("order", "id"):
+    scores: dict[int, IdentityScore] = {}
+    for panel in rows:
         panels[panel.sheet_id].append(panel)
-    scores = current_scores([p for group in panels.values() for p in group])
+        if panel.score_verdict:
+            scores[panel.pk] = IdentityScore(
+                verdict=panel.score_verdict,
+                distance=panel.score_distance,
+                threshold=identity.THRESHOLD,
+            )
     return {pk: identity_summary(group, scores) for pk, group in panels.items()}
 
 

@@ -6,7 +6,7 @@ REQUEUE_FUNC = "characters.tasks.requeue_stuck_generations"
 
 def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     """Create the every-minute requeue job once; rerunning migrate leaves it as it is."""
-    from django_q.models import Schedule
+    from django_q.models import Schedule  # here: models cannot be imported before apps load
 
     Schedule.objects.using(using).get_or_create(
         name="requeue stuck generations",

@@ -85,6 +85,7 @@ def _model_dir() -> Path:
 
 @cache
 def _models() -> _Models:
+    # dlib is imported when the models are first needed: web processes never pay for it.
     import dlib
 
     folder = _model_dir()
@@ -105,6 +106,7 @@ def load() -> None:
 
 def face_in(img: Image.Image) -> Face | None:
     """The largest face in a decoded picture, or None when there is none to be found."""
+    # numpy only where pixels are handed to dlib, like dlib itself (see _models).
     import numpy as np
 
     with _lock:

@@ -12,6 +12,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from .generators import routing
 from .models import (
     Activity,
     Annotation,
@@ -199,6 +200,19 @@ def locked_panels(character: Character) -> list[Panel]:
         )
         .order_by("order", "id")
     )
+
+
+def stage_routes() -> list[dict]:
+    """Each stage, the provider settings route it to, and the one that will serve it (offline
+    where that provider has no key): the settings page's routing table."""
+    return [
+        {
+            "stage": stage,
+            "configured": routing.configured_provider(stage),
+            "provider": routing.provider_for(stage),
+        }
+        for stage in routing.STAGES
+    ]
 
 
 # --- identity and what locking cost ------------------------------------------------------------

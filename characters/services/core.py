@@ -3,9 +3,14 @@ function that advances a character's reference revision."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F
 
+from ..access import Access
 from ..models import (
     Activity,
     Character,
@@ -15,7 +20,7 @@ from ..models import (
     ReferenceChange,
     Role,
 )
-from ..permissions import Action, Denied, role_allows
+from ..permissions import Action, Denied
 
 MAX_CANDIDATES = 8
 MIN_CANDIDATES = 1
@@ -43,11 +48,35 @@ def membership_role(*, project: Project, user: AbstractBaseUser | None) -> str |
 
 
 def require(*, project: Project, user: AbstractBaseUser | None, action: Action) -> None:
-    if not role_allows(membership_role(project=project, user=user), action):
-        raise Denied("Your role on this project does not allow that.")
+    """A member's action: the same Access rules the pages use (characters/access.py)."""
+    Access.of_member(project=project, user=user).require(action)
+
+
+def access_for(*, project: Project, user: AbstractBaseUser | None, access: Access | None) -> Access:
+    """The access a guest-capable service acts with: the one the view passed, else the member's."""
+    if access is not None:
+        if access.project.pk != project.pk:
+            raise Denied("That belongs to another project.")
+        return access
+    return Access.of_member(project=project, user=user)
 
 
 # --- activity --------------------------------------------------------------------------------
+
+
+# The activities written while a request is being answered (see recording_activity): lets the
+# character page know a POST changed something without reading the activity table again.
+_RECORDED: ContextVar[list[int] | None] = ContextVar("turnaround_recorded_activity", default=None)
+
+
+@contextmanager
+def recording_activity() -> Iterator[list[int]]:
+    """Collect the ids of the activities recorded inside the block."""
+    token = _RECORDED.set([])
+    try:
+        yield _RECORDED.get()
+    finally:
+        _RECORDED.reset(token)
 
 
 def activity_record(
@@ -60,7 +89,7 @@ def activity_record(
     actor_name: str = "",
     **data: object,
 ) -> Activity:
-    return Activity.objects.create(
+    activity = Activity.objects.create(
         project=project,
         character=character,
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -71,6 +100,10 @@ def activity_record(
         target_id=getattr(target, "pk", None),
         data=data,
     )
+    recorded = _RECORDED.get()
+    if recorded is not None:
+        recorded.append(activity.pk)
+    return activity
 
 
 # --- reference revision ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from characters import services
 from characters.models import Membership
 
 # Patterns that take no project: checked on their own below.
-NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open"}
+NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "invite-open"}
 
 
 def all_patterns() -> list[URLPattern]:
@@ -39,6 +39,9 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
     with django_capture_on_commit_callbacks(execute=True):
         shot = services.shot_create(project=project, user=stranger, prompt="x", characters=[jon])
     rule = services.rule_create(character=jon, user=stranger, text="no earbuds")
+    shot_note = services.shot_note_create(
+        shot=shot, user=stranger, body="AirPod in her ear", timecode=1.0
+    )
     revision = panel.revisions.get(number=1)
     link, _ = services.share_link_create(project=project, user=stranger, permission="comment")
     return {
@@ -69,7 +72,14 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
             "inspection": inspection.pk,
             "shot": shot.pk,
             "shot-render": shot.pk,
+            "shot-note-add": shot.pk,
+            "shot-note-reply": shot.pk,
+            "shot-note-status": shot.pk,
+            "shot-note-trace": shot.pk,
+            "fix-everywhere": inspection.pk,
+            "dismiss-findings": inspection.pk,
         },
+        "note_pk": shot_note.pk,
     }
 
 
@@ -87,6 +97,8 @@ def urls_for(pattern: URLPattern, foreign: dict, own_project, own_character) -> 
             kwargs["character_slug"] = character_slug
         if "pk" in keys:
             kwargs["pk"] = foreign["pk"][name]
+        if "note_pk" in keys:
+            kwargs["note_pk"] = foreign["note_pk"]
         if "variant" in keys:
             kwargs["variant"] = "original"
         return reverse(name, kwargs=kwargs)
@@ -117,6 +129,7 @@ def sweep(client, foreign, project=None, character=None) -> set[str]:
 def check_unscoped(client) -> set[str]:
     # Another project's objects never appear on these pages; a made-up token is a 404.
     assert client.get(reverse("share-open", args=["x" * 43])).status_code == 404
+    assert client.get(reverse("invite-open", args=["x" * 43])).status_code == 404
     response = client.get(reverse("notifications"))
     assert response.status_code in (200, 302) and b"Another Film" not in response.content
     response = client.get(reverse("board-home"))

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, InspectSpec
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
@@ -158,11 +158,14 @@ class GeminiGenerator:
     def inspect_body(self, request: GenerationRequest) -> dict[str, Any]:
         if not request.references:
             raise GeneratorError("Inspection needs the panel images.", permanent=True)
-        parts: list[dict[str, Any]] = [
-            {"text": f"{INSPECT_INSTRUCTIONS}\n\nQuestion: {request.prompt}"}
-        ]
+        parts: list[dict[str, Any]] = [{"text": self.inspect_question(request)}]
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        frame_label = spec.frame
         for index, ref in enumerate(request.references, start=1):
-            parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
+            if frame_label and ref.label == frame_label:
+                parts.append({"text": self.frame_caption(request)})
+            else:
+                parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
             parts.append({"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}})
         return {
             "contents": [{"role": "user", "parts": parts}],
@@ -171,6 +174,38 @@ class GeminiGenerator:
                 "responseSchema": INSPECT_SCHEMA,
             },
         }
+
+    @staticmethod
+    def inspect_question(request: GenerationRequest) -> str:
+        """The instructions, the reviewer's note, and what the brief requires (never a finding)."""
+        lines = [INSPECT_INSTRUCTIONS, "", f"Question: {request.prompt}"]
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.required_marks:
+            lines.append(
+                "Distinguishing marks the brief requires (never report them as errors): "
+                + spec.required_marks
+            )
+        if spec.required_listed:
+            lines.append(
+                "What the brief and wardrobe list (report them only if the question names them): "
+                + spec.required_listed
+            )
+        return "\n".join(lines)
+
+    @staticmethod
+    def frame_caption(request: GenerationRequest) -> str:
+        """The still of the shot where the reviewer saw the error: not a panel, never a finding."""
+        caption = "Frame from the shot where the reviewer saw it (not a panel of the sheet)"
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.timecode is not None:
+            caption += f", at {spec.timecode:.1f} s"
+        box = spec.box
+        if box:
+            x, y, w, h = (float(v) for v in box)
+            caption += (
+                f"; their box on it, as fractions x, y, w, h: {x:.3f}, {y:.3f}, {w:.3f}, {h:.3f}"
+            )
+        return caption + ":"
 
     def _post(self, model: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         content = json.dumps(body, separators=(",", ":")).encode()

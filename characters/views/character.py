@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from .. import selectors, services
+from .. import prompts, selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
+from ..layouts import get_preset
 from ..models import Character, Generation
 from ..permissions import Action
 from .common import Access, login_required, project_access
@@ -40,6 +43,7 @@ TEMPLATES = {
     "locked-info": "characters/character/locked_face.html",
     "upscale-status": "characters/character/locked_face.html",
     "sheets": "characters/character/sheets.html",
+    "sheet-preview": "characters/character/sheets.html",
     "sheet-card": "characters/character/sheets.html",
     "continuity": "characters/character/continuity.html",
     "inspection-card": "characters/character/continuity.html",
@@ -99,6 +103,22 @@ def sheets_context(access: Access, character: Character) -> dict:
     }
 
 
+def sheet_preview_context(access: Access, character: Character) -> dict:
+    # Asked for when the form's preview is opened, so a sheet POST pays nothing for it.
+    return {"sheet_preview": sheet_preview(character)}
+
+
+def sheet_preview(character: Character) -> dict:
+    """The sheet prompt as it will be sent, and what the prop filter takes out of the brief."""
+    rules = list(character.rules.order_by("created_at", "id").values_list("text", flat=True))
+    layout = get_preset(settings.TURNAROUND_SHEET_PRESET)
+    return {
+        "prompt": prompts.sheet_prompt(character, layout, rules),
+        "removed": prompts.removed_props(character),
+        "layout": layout.name,
+    }
+
+
 def stage_context(access: Access, character: Character) -> dict:
     if character.locked_candidate_id:
         return {**locked_info_context(access, character), **sheets_context(access, character)}
@@ -130,6 +150,7 @@ FRAGMENTS: dict[str, Callable[[Access, Character], dict]] = {
     "locked-info": locked_info_context,
     "upscale-status": head_context,  # polls every second: the base context is all it reads
     "sheets": sheets_context,
+    "sheet-preview": sheet_preview_context,
     "continuity": continuity_context,
     "brief-form": brief_context,
     "history": history_context,
@@ -247,4 +268,24 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
     order = ordered_sheets(request, access, character)  # options by consistency, on request
     if request.htmx and fragment in FRAGMENTS:
         return respond(request, access, character, fragment, **order)
+    if fragment == "sheet-preview":  # without JS, the preview link opens the page with it
+        return render_page(request, access, character, sheet_preview=sheet_preview(character))
     return render_page(request, access, character, **order)
+
+
+@login_required
+@require_POST
+def archive(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """Archive the character (it leaves the board and the shot form) or, with `restore`, bring
+    it back. Nothing is deleted."""
+    access, character = load(request, project_slug, character_slug)
+    access.require(Action.EDIT_BRIEF)
+    restore = bool(request.POST.get("restore"))
+    services.character_archive(character=character, user=request.user, archived=not restore)
+    if restore:
+        messages.success(request, f"{character.name} is back on the board.")
+        return redirect(character.get_absolute_url())
+    messages.success(
+        request, f"{character.name} is archived: off the board, under “Archived” to restore."
+    )
+    return redirect("board", project_slug)

@@ -55,6 +55,7 @@ def test_identity_badges_and_cost_to_lock(page, login, shot, owner, abe):
 
     page.goto(abe.get_absolute_url())
     page.get_by_role("button", name="Lock this sheet").click()
+    page.get_by_role("button", name="Yes, lock this sheet").click()
     expect(page.locator(".locked-sheet")).to_be_visible()
     page.reload()
     cost = page.locator("#cost-to-lock")

@@ -15,6 +15,7 @@ from .models import (
     Character,
     ContinuityRule,
     Generation,
+    IdentityScore,
     Membership,
     Panel,
     PanelRevision,
@@ -283,6 +284,18 @@ class PanelAdmin(admin.ModelAdmin):
 class PanelRevisionAdmin(admin.ModelAdmin):
     list_display = ["id", "panel", "number", "created_by", "created_at"]
     readonly_fields = ["created_at"]
+
+
+@admin.register(IdentityScore)
+class IdentityScoreAdmin(admin.ModelAdmin):
+    """Measured by the identity task; read here, never edited (a new revision is scored anew)."""
+
+    list_display = ["id", "panel", "revision", "verdict", "distance", "threshold", "created_at"]
+    list_filter = ["verdict", "model"]
+    readonly_fields = [f.name for f in IdentityScore._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(Annotation)

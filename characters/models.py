@@ -430,6 +430,70 @@ class PanelRevision(models.Model):
         return f"{self.panel} rev {self.number}"
 
 
+class IdentityScore(models.Model):
+    """How far one panel revision's face is from the locked face (characters/identity.py).
+
+    One per panel revision: `revision` is empty for the panel as it came off the sheet (before
+    it has a history), so a fix or a revert is scored afresh and never inherits the old verdict.
+    """
+
+    class Verdict(models.TextChoices):
+        SAME = "same", "Same person"
+        DIFFERENT = "different", "May be someone else"
+        NO_FACE = "no_face", "No face"
+        NO_REFERENCE = "no_reference", "No face in the locked portrait"
+
+    panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="identity_scores")
+    revision = models.ForeignKey(
+        PanelRevision,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="identity_scores",
+    )
+    reference = models.ForeignKey(
+        Asset,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The locked face the panel was measured against.",
+    )
+    distance = models.FloatField(null=True, blank=True)
+    threshold = models.FloatField()
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    model = models.CharField(max_length=40)
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["panel", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["panel"],
+                condition=Q(revision__isnull=True),
+                name="one_identity_score_per_original_panel",
+            ),
+            models.UniqueConstraint(
+                fields=["panel", "revision"],
+                condition=Q(revision__isnull=False),
+                name="one_identity_score_per_panel_revision",
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["same", "different"], distance__isnull=False)
+                | Q(verdict__in=["no_face", "no_reference"], distance__isnull=True),
+                name="identity_distance_only_with_a_face",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.panel}: {self.get_verdict_display()}"
+
+    @property
+    def flagged(self) -> bool:
+        return self.verdict == self.Verdict.DIFFERENT
+
+
 class Annotation(models.Model):
     class Kind(models.TextChoices):
         NOTE = "note", "Note"

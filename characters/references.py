@@ -14,8 +14,8 @@ from typing import IO
 
 from django.utils import timezone
 
-from . import services
-from .models import Asset, Character, Generation
+from . import selectors, services
+from .models import Asset, Character, Generation, IdentityScore
 from .storage import asset_read
 
 EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
@@ -48,8 +48,11 @@ def _file(name: str, asset: Asset) -> dict:
     }
 
 
-def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
-    """The manifest and the files it names, as (name in the pack, asset)."""
+def manifest(
+    character: Character, *, show_costs: bool = False
+) -> tuple[dict, list[tuple[str, Asset]]]:
+    """The manifest and the files it names, as (name in the pack, asset). What locking cost is
+    in it only for those allowed to see costs (members; guests only where the project says)."""
     files: list[tuple[str, Asset]] = []
     data: dict = {
         "format": "turnaround-reference-pack/1",
@@ -68,6 +71,8 @@ def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
         "sheet": None,
         "panels": [],
     }
+    if show_costs:
+        data["cost_to_lock"] = selectors.cost_to_lock(character).as_dict()
     candidate = character.locked_candidate
     if candidate is not None:
         face = candidate.image_4k or candidate.image
@@ -93,7 +98,10 @@ def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
             "locked_at": option.locked_at.isoformat() if option.locked_at else None,
             "generation": _generation(option.generation),
         }
-        for panel in option.panels.order_by("order", "id"):
+        panels = list(option.panels.select_related("current_revision").order_by("order", "id"))
+        scores = services.current_scores(panels)
+        data["sheet"]["identity"] = services.identity_summary(panels, scores)
+        for panel in panels:
             crop = services.panel_crop(panel=panel)
             entry = _file(f"panels/{panel.order + 1:02d}-{panel.kind}", crop)
             files.append((entry["file"], crop))
@@ -107,14 +115,26 @@ def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
                     "confidence": panel.confidence,
                     "revision": revision.number if revision else 1,
                     "instruction": revision.instruction if revision else "",
+                    "identity": _identity(scores.get(panel.pk)),
                 }
             )
     return data, files
 
 
-def reference_pack(character: Character) -> IO[bytes]:
+def _identity(score: IdentityScore | None) -> dict | None:
+    if score is None:
+        return None  # still being measured
+    return {
+        "verdict": score.verdict,
+        "distance": None if score.distance is None else round(score.distance, 4),
+        "threshold": score.threshold,
+        "model": score.model,
+    }
+
+
+def reference_pack(character: Character, *, show_costs: bool = False) -> IO[bytes]:
     """A zip of the locked references and manifest.json, spooled to disk past 64 MB."""
-    data, files = manifest(character)
+    data, files = manifest(character, show_costs=show_costs)
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned open
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as pack:
         # Images are already compressed: storing them is as small and much faster.

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from statistics import median
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
@@ -18,11 +21,13 @@ from .models import (
     CastingCandidate,
     Character,
     Generation,
+    IdentityScore,
     Membership,
     Panel,
     PanelRevision,
     Project,
     SheetOption,
+    Stage,
     Vote,
 )
 
@@ -270,3 +275,138 @@ def stage_routes() -> list[dict]:
         }
         for stage in routing.STAGES
     ]
+
+
+# --- identity and what locking cost ------------------------------------------------------------
+
+
+def panel_identity_scores(panel: Panel) -> dict[int | None, IdentityScore]:
+    """Every score a panel has, by revision id (None: the panel as it came off the sheet)."""
+    return {s.revision_id: s for s in IdentityScore.objects.filter(panel=panel)}
+
+
+def order_by_consistency(options: list[SheetOption], summaries: dict[int, dict]) -> list:
+    """Most consistent first: fewest panels that may be someone else, then the smallest mean
+    distance; options still measuring, or with no face at all, go last in their own order."""
+
+    def key(option: SheetOption) -> tuple:
+        s = summaries.get(option.pk) or {}
+        if s.get("consistency") is None:
+            return (1, 0, 0.0, option.index)
+        return (0, len(s["flagged"]), s["consistency"], option.index)
+
+    return sorted(options, key=key)
+
+
+# Requests that ask a stage again: a second cast, another batch of sheets, a retry.
+AGAIN_VERBS = ("cast candidates", "generated sheet options")
+RETRY_VERB = "retried generation"
+
+
+@dataclass
+class CostToLock:
+    """What it took from the first cast to the locked sheet (or so far, while not locked)."""
+
+    character: Character
+    started_at: datetime | None = None
+    locked_at: datetime | None = None
+    by_stage: dict[str, int] = field(default_factory=dict)
+    rerolls: int = 0
+    spend_usd: Decimal = Decimal(0)
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+    @property
+    def generations(self) -> int:
+        return sum(self.by_stage.values())
+
+    @property
+    def minutes(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.locked_at or timezone.now()
+        return round(max(0.0, (end - self.started_at).total_seconds()) / 60, 1)
+
+    def stages(self) -> list[tuple[str, str, int]]:
+        """(stage, label, generations) in pipeline order, stages with none left out."""
+        return [
+            (s.value, s.label, self.by_stage[s.value]) for s in Stage if s.value in self.by_stage
+        ]
+
+    def as_dict(self) -> dict:
+        return {
+            "character": self.character.slug,
+            "name": self.character.name,
+            "locked": self.locked,
+            "first_cast_at": self.started_at.isoformat() if self.started_at else None,
+            "locked_at": self.locked_at.isoformat() if self.locked_at else None,
+            "minutes": self.minutes,
+            "generations": self.generations,
+            "generations_by_stage": dict(self.by_stage),
+            "rerolls": self.rerolls,
+            "spend_usd": str(self.spend_usd.quantize(Decimal("0.0001"))),
+        }
+
+
+def _costs_to_lock(characters: list[Character]) -> list[CostToLock]:
+    """Three queries whatever the number of characters: their generations, their re-asks, and
+    the characters themselves (passed in with locked_sheet loaded)."""
+    rows = {c.pk: CostToLock(character=c) for c in characters}
+    for row in rows.values():
+        sheet = row.character.locked_sheet
+        row.locked_at = sheet.locked_at if sheet is not None else None
+    generations = Generation.objects.filter(character_id__in=rows).values_list(
+        "character_id", "stage", "cost_usd", "created_at"
+    )
+    for character_id, stage, cost, created_at in generations.order_by("created_at", "id"):
+        row = rows[character_id]
+        if row.locked_at is not None and created_at > row.locked_at:
+            continue  # made after the lock: fixes and shots, not the cost of locking
+        if stage == Stage.CASTING and row.started_at is None:
+            row.started_at = created_at
+        row.by_stage[stage] = row.by_stage.get(stage, 0) + 1
+        row.spend_usd += cost or Decimal(0)
+    asks = Activity.objects.filter(
+        character_id__in=rows, verb__in=[*AGAIN_VERBS, RETRY_VERB]
+    ).values_list("character_id", "verb", "created_at")
+    firsts: dict[tuple[int, str], bool] = {}
+    for character_id, verb, created_at in asks.order_by("created_at", "id"):
+        row = rows[character_id]
+        if row.locked_at is not None and created_at > row.locked_at:
+            continue
+        if verb == RETRY_VERB or (character_id, verb) in firsts:
+            row.rerolls += 1
+        firsts[(character_id, verb)] = True
+    return list(rows.values())
+
+
+def cost_to_lock(character: Character) -> CostToLock:
+    return _costs_to_lock([character])[0]
+
+
+def project_costs_to_lock(project: Project) -> dict:
+    """Every character's cost to lock, with the median over the locked ones and the totals."""
+    characters = list(
+        Character.objects.filter(project=project).select_related("locked_sheet").order_by("name")
+    )
+    rows = _costs_to_lock(characters)
+    locked = [r for r in rows if r.locked]
+    minutes = [r.minutes for r in locked if r.minutes is not None]
+    return {
+        "rows": rows,
+        "locked": len(locked),
+        "median": {
+            "generations": median([r.generations for r in locked]) if locked else None,
+            "rerolls": median([r.rerolls for r in locked]) if locked else None,
+            "spend_usd": median([r.spend_usd for r in locked]) if locked else None,
+            "minutes": round(median(minutes), 1) if minutes else None,
+        },
+        "total": {
+            "generations": sum(r.generations for r in rows),
+            "rerolls": sum(r.rerolls for r in rows),
+            "spend_usd": sum((r.spend_usd for r in rows), Decimal(0)),
+            "minutes": round(sum(r.minutes or 0 for r in locked), 1),
+        },
+    }

@@ -29,7 +29,7 @@ from . import services
 from .generators.base import GenerationRequest, GenerationResult, GeneratorError, Pending
 from .generators.routing import get_generator
 from .imaging import ImageRejected
-from .models import Generation, Stage
+from .models import Generation, SheetOption, Stage
 from .services import casting, continuity, sheets, shots
 from .storage import StorageFailed, forget_written, written_files
 
@@ -253,6 +253,16 @@ def _remove_written() -> None:
         except Exception:
             log.exception("could not remove %s after a failed save", name)
     forget_written()
+
+
+def score_identity(sheet_id: int) -> str:
+    """Measure each panel of a sheet against the locked face (its own task, after the sheet is
+    stored or a panel revised). Re-fetches; panels already scored are skipped."""
+    option = SheetOption.objects.filter(pk=sheet_id).first()
+    if option is None:
+        return "skipped: the sheet is gone"
+    made = services.identity_score_sheet(option=option)
+    return f"scored {len(made)} panels"
 
 
 def requeue_stuck_generations() -> str:

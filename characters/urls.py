@@ -107,3 +107,11 @@ urlpatterns += [
     path("s/<str:token>", sharing.share_open, name="share-open"),
     path("invite/<str:token>", sharing.invite_open, name="invite-open"),
 ]
+
+# Identity score and what locking cost (issue 15).
+from .views import identity  # noqa: E402
+
+urlpatterns += [
+    path(C + "sheets/<int:pk>/identity", identity.sheet_identity, name="sheet-identity"),
+    path(P + "cost-to-lock.csv", identity.cost_to_lock_csv, name="cost-to-lock-csv"),
+]

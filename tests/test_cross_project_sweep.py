@@ -57,6 +57,7 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
             "sheet-option": option.pk,
             "sheet-lock": option.pk,
             "sheet-vote": option.pk,
+            "sheet-identity": option.pk,
             "panel-box": option.panels.first().pk,
             "panel-kind": option.panels.first().pk,
             "panel-full": option.panels.first().pk,

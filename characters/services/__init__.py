@@ -52,6 +52,15 @@ from .generations import (
     lane_for,
     lane_queue,
 )
+from .identity import (
+    current_scores,
+    identity_enqueue,
+    identity_forget_box,
+    identity_score_sheet,
+    identity_summary,
+    option_identity,
+    options_identity,
+)
 from .projects import (
     BRIEF_FIELDS,
     character_archive,

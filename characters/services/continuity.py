@@ -30,6 +30,7 @@ from ..models import (
     ContinuityRule,
     FixBatch,
     Generation,
+    IdentityScore,
     Panel,
     PanelRevision,
     ReferenceChange,
@@ -47,6 +48,7 @@ from .core import (
     require,
 )
 from .generations import generation_create, keep_result
+from .identity import identity_enqueue
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
 
@@ -340,6 +342,8 @@ def _ensure_first_revision(panel: Panel) -> PanelRevision:
         panel=panel, number=1, defaults={"image": crop}
     )
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision)
+    # Revision 1 is the picture the original identity score measured: that score is its own.
+    IdentityScore.objects.filter(panel=panel, revision__isnull=True).update(revision=revision)
     panel.current_revision = revision
     return revision
 
@@ -474,6 +478,8 @@ def _apply_panel_images(
         generation=changes[0].generation if len(changes) == 1 else None,
     )
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
+    # A fix (or a revert) must not change who it is: the new revisions are measured on commit.
+    identity_enqueue(option_id=option.pk)
     return revisions
 
 

@@ -37,6 +37,7 @@ from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, generations_create, keep_result
+from .identity import identity_enqueue, identity_forget_box, option_identity
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -179,6 +180,9 @@ def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> She
             update_fields=["split_method", "split_review", "split_notes", "split_regions", "status"]
         )
     sheet_label_queue(option=option)
+    # Who is on each panel is measured in the background once this commits: the sheet
+    # card shows as soon as the sheet is stored, never waiting for the score.
+    identity_enqueue(option_id=option.pk)
     return option
 
 
@@ -372,6 +376,7 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
                 index=option.index,
                 revision=character.reference_revision,
                 tally=vote_tally(sheet=option),
+                identity=option_identity(option),
             )
     except IntegrityError as exc:
         raise ServiceError(
@@ -465,6 +470,7 @@ def panel_set_box(
             before=before,
             after=[x, y, w, h],
         )
+        identity_forget_box(panel=panel)
     panel.refresh_from_db()
     return panel
 

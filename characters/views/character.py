@@ -28,6 +28,7 @@ from ..layouts import get_preset
 from ..models import Character, Generation
 from ..permissions import Action
 from .common import Access, login_required, project_access
+from .identity import cost_context, ordered_sheets, sheets_identity_context
 
 # Typical seconds per provider, shown next to a pending card's elapsed time.
 
@@ -93,9 +94,11 @@ def continuity_context(access: Access, character: Character) -> dict:
 
 
 def sheets_context(access: Access, character: Character) -> dict:
+    options = list(selectors.sheet_options_for(character, panels=False))
     return {
-        "sheet_options": list(selectors.sheet_options_for(character, panels=False)),
+        "sheet_options": options,
         "sheet_form": SheetForm(),
+        **sheets_identity_context(access, character, options),
         **continuity_context(access, character),
     }
 
@@ -136,6 +139,7 @@ def side_context(access: Access, character: Character) -> dict:
         **brief_context(access, character),
         **history_context(access, character),
         "spend": spend,
+        **cost_context(access, character),
     }
 
 
@@ -281,11 +285,12 @@ def member_polled_status(
 def character(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = load(request, project_slug, character_slug)
     fragment = request.GET.get("fragment", "")
+    order = ordered_sheets(request, access, character)  # options by consistency, on request
     if request.htmx and fragment in FRAGMENTS:
-        return respond(request, access, character, fragment)
+        return respond(request, access, character, fragment, **order)
     if fragment == "sheet-preview":  # without JS, the preview link opens the page with it
         return render_page(request, access, character, sheet_preview=sheet_preview(character))
-    return render_page(request, access, character)
+    return render_page(request, access, character, **order)
 
 
 @login_required

@@ -24,6 +24,7 @@ def _float(value: str | None) -> float | None:
 
 
 def panel_context(request: HttpRequest, access, character, panel, **extra) -> dict:
+    scores = selectors.panel_identity_scores(panel)
     return {
         "project": access.project,
         "access": access,
@@ -33,6 +34,8 @@ def panel_context(request: HttpRequest, access, character, panel, **extra) -> di
         "revisions": selectors.panel_revisions(panel),
         "fixes": selectors.pending_fixes(panel),
         "rules": services.character_rules(character),
+        "identity_scores": scores,
+        "identity_score": scores.get(panel.current_revision_id),
         **extra,
     }
 

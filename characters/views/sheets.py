@@ -93,16 +93,17 @@ def option_context(access, character, option: SheetOption, **extra: object) -> d
     """What the option page and its panels fragment need: the sheet, its panels, the kinds a
     panel can be given, and the regions detection found (a dragged box snaps to their edges)."""
     layout = get_preset(option.preset)
+    panels = list(option.panels.select_related("preview"))
     return base_context(
         access,
         character,
         option=option,
-        panels=list(option.panels.select_related("preview")),
+        panels=panels,
         kinds=[(spec.kind, spec.label) for spec in layout.panels],
         # As JSON in a data attribute: htmx drops script elements from swapped fragments.
         split_regions=json.dumps(option.split_regions),
         **extra,
-    )
+    ) | {"identity_scores": services.current_scores(panels)}
 
 
 def _panels_fragment(request: HttpRequest, access, character, option_pk: int, **extra):
@@ -262,26 +263,37 @@ def compare_panels(request: HttpRequest, project_slug: str, character_slug: str)
             if (spec.kind, spec.label) not in kinds:
                 kinds.append((spec.kind, spec.label))
     kind = request.GET.get("kind") or (kinds[0][0] if kinds else "front")
-    rows = [(o, next((p for p in o.panels.all() if p.kind == kind), None)) for o in options]
-    return render(
-        request,
-        "characters/panel_compare.html",
-        {
-            "project": access.project,
-            "access": access,
-            "character": character,
-            "kinds": kinds,
-            "kind": kind,
-            "rows": rows,
-        },
-    )
+    # Who is on each panel: one query for every option's scores, summarised per option.
+    panels = [p for o in options for p in o.panels.all()]
+    scores = services.current_scores(panels)
+    summaries = {o.pk: services.identity_summary(list(o.panels.all()), scores) for o in options}
+    order = "consistency" if request.GET.get("order") == "consistency" else ""
+    if order:
+        options = selectors.order_by_consistency(options, summaries)
+    rows = []
+    for o in options:
+        panel = next((p for p in o.panels.all() if p.kind == kind), None)
+        rows.append((o, panel, scores.get(panel.pk) if panel else None, summaries[o.pk]))
+    context = {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "kinds": kinds,
+        "kind": kind,
+        "rows": rows,
+        "order": order,
+        "measuring": any(s["pending"] for s in summaries.values()),
+    }
+    if request.htmx and request.GET.get("fragment") == "compare-rows":
+        return render(request, "characters/panel_compare.html#compare-rows", context)
+    return render(request, "characters/panel_compare.html", context)
 
 
 @login_required
 @require_GET
 def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = load(request, project_slug, character_slug)
-    data, _ = references.manifest(character)
+    access, character = load(request, project_slug, character_slug)
+    data, _ = references.manifest(character, show_costs=access.can(Action.SEE_COSTS))
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -290,10 +302,10 @@ def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @login_required
 @require_GET
 def reference_pack(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     if character.locked_candidate_id is None:
         messages.error(request, "Lock a face (and a sheet) before downloading the reference pack.")
         return redirect(character.get_absolute_url())
-    pack = references.reference_pack(character)
+    pack = references.reference_pack(character, show_costs=access.can(Action.SEE_COSTS))
     name = f"{character.project.slug}-{character.slug}-rev{character.reference_revision}.zip"
     return FileResponse(pack, as_attachment=True, filename=name, content_type="application/zip")

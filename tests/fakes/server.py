@@ -47,26 +47,27 @@ RECRAFT_MODELS = {
 }
 RECRAFT_RATIOS = {"1:1", "3:4", "4:3", "16:9", "9:16", "2:3", "3:2"}
 GEMINI_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
-GEMINI_SIZES = {  # gemini-3-pro-image-preview output sizes
-    ("1:1", "1K"): (1024, 1024),
-    ("1:1", "2K"): (2048, 2048),
-    ("1:1", "4K"): (4096, 4096),
-    ("3:4", "1K"): (896, 1200),
-    ("3:4", "2K"): (1792, 2400),
-    ("3:4", "4K"): (3584, 4800),
-    ("4:3", "1K"): (1200, 896),
-    ("4:3", "2K"): (2400, 1792),
-    ("4:3", "4K"): (4800, 3584),
-    ("16:9", "1K"): (1376, 768),
-    ("16:9", "2K"): (2752, 1536),
-    ("16:9", "4K"): (5504, 3072),
-    ("21:9", "1K"): (1584, 672),
-    ("21:9", "2K"): (3168, 1344),
-    ("21:9", "4K"): (6336, 2688),
+GEMINI_1K = {  # gemini-3-pro-image output sizes at 1K; 2K and 4K are x2 and x4
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
 }
-GEMINI_IMAGE_MODELS = {"gemini-3-pro-image-preview", "gemini-2.5-flash-image"}
-GEMINI_TEXT_MODELS = {"gemini-3-pro-preview", "gemini-2.5-flash", "gemini-2.5-pro"}
-GEMINI_MAX_BYTES = 20 * 1024 * 1024
+GEMINI_SIZES = {
+    (ratio, size): (w * factor, h * factor)
+    for ratio, (w, h) in GEMINI_1K.items()
+    for size, factor in (("1K", 1), ("2K", 2), ("4K", 4))
+}
+# Served models. The retired preview ids answer 404, as Google's API does after a shutdown.
+GEMINI_IMAGE_MODELS = {"gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image"}
+GEMINI_TEXT_MODELS = {"gemini-3.1-pro-preview", "gemini-3.5-flash", "gemini-2.5-flash"}
+GEMINI_MAX_BYTES = 100 * 1024 * 1024
 ARK_MODELS = {"dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128"}
 ARK_RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}
 ARK_RES = {"480p": 480, "720p": 720, "1080p": 1080}
@@ -107,10 +108,13 @@ def sheet_png(prompt: str, seed: int, width: int, height: int) -> bytes:
     return png_bytes(sheet)
 
 
-def edited_png(panel: bytes) -> bytes:
-    """An edit answers with the panel it was sent, at its size, visibly retouched."""
+def edited_png(panel: bytes, size: tuple[int, int] | None = None) -> bytes:
+    """An edit answers with the panel it was sent, visibly retouched, at the size asked for
+    (like Gemini, which answers at its imageConfig size and not the input's)."""
     with Image.open(io.BytesIO(panel)) as src:
         img = src.convert("RGB")
+    if size is not None and img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
     img = Image.eval(img, lambda v: min(255, v + 6))
     return png_bytes(img)
 
@@ -592,7 +596,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if len(body) > GEMINI_MAX_BYTES:
             self.provider_error(
-                route, 400, "Request payload size exceeds the limit: 20971520 bytes."
+                route, 400, f"Request payload size exceeds the limit: {GEMINI_MAX_BYTES} bytes."
             )
             return
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -657,11 +661,17 @@ class Handler(BaseHTTPRequestHandler):
                     else str(findings)
                 )
             parts = [{"text": text}]
-            usage = {"promptTokenCount": 1200, "candidatesTokenCount": 60, "totalTokenCount": 1260}
+            usage = {
+                "promptTokenCount": 1200,
+                "candidatesTokenCount": 60,
+                "thoughtsTokenCount": 400,
+                "totalTokenCount": 1660,
+            }
         else:
             image_config = config.get("imageConfig", {})
-            ratio = image_config.get("aspectRatio", "1:1")
-            size = image_config.get("imageSize", "1K")
+            # Without imageConfig (or with the "square" fault) Gemini answers 1024x1024.
+            ratio = image_config.get("aspectRatio", "1:1") if kind != "square" else "1:1"
+            size = image_config.get("imageSize", "1K") if kind != "square" else "1K"
             width, height = GEMINI_SIZES.get((ratio, size), (1024, 1024))
             prompt = " ".join(texts)
             if kind == "html_image":
@@ -671,7 +681,7 @@ class Handler(BaseHTTPRequestHandler):
             elif kind == "truncated":
                 final = truncated_png()
             elif prompt.startswith("Edit this") and images:
-                final = edited_png(images[0])
+                final = edited_png(images[0], (width, height))
             else:
                 final = sheet_png(prompt, len(images), width, height)
             thought = portrait_png(prompt, 0, 64, 64)
@@ -698,8 +708,13 @@ class Handler(BaseHTTPRequestHandler):
             tokens = 2000 if size == "4K" else 1120
             usage = {
                 "promptTokenCount": 270,
-                "candidatesTokenCount": tokens,
-                "totalTokenCount": 270 + tokens,
+                "candidatesTokenCount": tokens + 10,
+                "candidatesTokensDetails": [
+                    {"modality": "TEXT", "tokenCount": 10},
+                    {"modality": "IMAGE", "tokenCount": tokens},
+                ],
+                "thoughtsTokenCount": 150,
+                "totalTokenCount": 270 + tokens + 160,
             }
         self.send_json(
             200,

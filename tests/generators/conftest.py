@@ -45,8 +45,8 @@ def fake(fake_provider: FakeProvider, settings: Any) -> FakeProvider:
     settings.RECRAFT_MODEL = "recraftv3"
     settings.GEMINI_API_KEY = GEMINI_KEY
     settings.GEMINI_API_BASE = f"{base}/gemini"
-    settings.GEMINI_IMAGE_MODEL = "gemini-3-pro-image-preview"
-    settings.GEMINI_INSPECT_MODEL = "gemini-3-pro-preview"
+    settings.GEMINI_IMAGE_MODEL = "gemini-3-pro-image"
+    settings.GEMINI_INSPECT_MODEL = "gemini-3.1-pro-preview"
     settings.ARK_API_KEY = ARK_KEY
     settings.ARK_API_BASE = f"{base}/ark/api/v3"
     settings.SEEDANCE_MODEL = "dreamina-seedance-2-0-260128"

@@ -19,8 +19,8 @@ def run(*args: str) -> str:
 def test_it_lists_each_stage_without_showing_keys(fake):
     output = run()
     assert "casting  recraft   recraftv3 (key set)" in output
-    assert "sheet    gemini    gemini-3-pro-image-preview (key set)" in output
-    assert "inspect  gemini    gemini-3-pro-preview (key set)" in output
+    assert "sheet    gemini    gemini-3-pro-image (key set)" in output
+    assert "inspect  gemini    gemini-3.1-pro-preview (key set)" in output
     assert "shot     seedance  dreamina-seedance-2-0-260128 (key set)" in output
     for key in (RECRAFT_KEY, GEMINI_KEY, ARK_KEY):
         assert key not in output
@@ -35,7 +35,7 @@ def test_it_says_which_stages_are_offline_previews(fake, settings):
 def test_check_makes_one_authenticated_call_per_provider(fake):
     output = run("--check")
     assert "recraft: OK - authenticated; 1000 credits left" in output
-    assert "gemini: OK - authenticated; models/gemini-3-pro-image-preview is available" in output
+    assert "gemini: OK - authenticated; models/gemini-3-pro-image is available" in output
     assert "seedance: OK - authenticated" in output
     routes = [r.route for r in fake.requests]
     assert sorted(routes) == ["ark.poll", "gemini.model", "recraft.me"]

@@ -182,3 +182,14 @@ def locked_panels(character: Character) -> list[Panel]:
         )
         .order_by("order", "id")
     )
+
+
+def reference_assets_for(character: Character) -> list:
+    """The character's current references in the video provider's asset library."""
+    from .models import ReferenceAsset
+
+    return list(
+        ReferenceAsset.objects.filter(character=character, current=True).order_by(
+            "provider", "order", "id"
+        )
+    )

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", board.home, name="board-home"),
     path(P, board.board, name="board"),
     path(P + "files/<int:pk>/<str:variant>", media.asset, name="asset"),
+    path("r/<str:token>", media.reference_file, name="reference-file"),
     path(P + "generations/<int:pk>/retry", casting.retry, name="generation-retry"),
     # Shots
     path(P + "shots/", shots.shot_list, name="shots"),

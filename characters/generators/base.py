@@ -17,6 +17,8 @@ class ReferenceImage:
     data: bytes
     mime: str
     label: str = ""  # "face", "front", "sheet", ... — how the prompt refers to it
+    # A provider-side reference instead of bytes (Seedance: "asset://<id>"); data may be empty.
+    uri: str = ""
 
 
 @dataclass(frozen=True)

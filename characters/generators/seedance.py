@@ -128,11 +128,21 @@ class SeedanceGenerator:
             raise GeneratorError("The shot prompt is empty.", permanent=True)
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
         for ref in request.references:
-            if not ref.mime.startswith("image/"):
-                raise GeneratorError("Seedance references must be images.", permanent=True)
-            data_url = f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
+            if ref.uri:
+                # An asset of the library (a virtual portrait): how photoreal faces must go.
+                if not ref.uri.startswith("asset://"):
+                    raise GeneratorError(
+                        f"Seedance references are asset:// ids or images, not {ref.uri!r}.",
+                        permanent=True,
+                    )
+                url = ref.uri
+            else:
+                # Inline images only for what is not a photoreal face (stylised characters).
+                if not ref.mime.startswith("image/"):
+                    raise GeneratorError("Seedance references must be images.", permanent=True)
+                url = f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
             content.append(
-                {"type": "image_url", "image_url": {"url": data_url}, "role": "reference_image"}
+                {"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
             )
         return {
             "model": self.model,

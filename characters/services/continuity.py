@@ -25,6 +25,7 @@ from ..permissions import Action, Denied
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
+from .references import references_sync_on_commit
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
 
@@ -389,11 +390,14 @@ def _apply_panel_image(
         created_by=user if user is not None and user.is_authenticated else None,
     )
     panel_bytes = asset_read(image)
-    sheet_bytes = imaging.recompose_sheet(
+    recomposed = imaging.recompose_sheet(
         asset_read(option.image), (panel.x, panel.y, panel.w, panel.h), panel_bytes
     )
+    if recomposed.note:
+        PanelRevision.objects.filter(pk=revision.pk).update(fit_note=recomposed.note)
+        revision.fit_note = recomposed.note
     sheet = asset_store(
-        project=character.project, data=sheet_bytes, mime="image/png", generation=generation
+        project=character.project, data=recomposed.data, mime="image/png", generation=generation
     )
     # The preview comes from the panel image itself: decoding it is far cheaper than the sheet.
     preview = asset_store(
@@ -405,6 +409,7 @@ def _apply_panel_image(
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
     Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
+    references_sync_on_commit(character_id=character.pk)
     return revision
 
 
@@ -519,6 +524,8 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
     findings = list(result.data.get("findings", []))
     created = inspection_apply(generation=generation, findings=findings)
     result.metadata["found"] = [a.pk for a in created]
+    # Findings the provider's answer could not place are reported, not fatal.
+    result.metadata["skipped"] = list(result.data.get("skipped", []))
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
@@ -535,6 +542,9 @@ def edit_request(generation: Generation) -> GenerationRequest:
     return GenerationRequest(
         stage=Stage.EDIT,
         prompt=generation.prompt,
+        # The panel's size on the sheet: the provider answers in this shape, at least this big.
+        width=panel.w,
+        height=panel.h,
         references=(
             panel_reference(panel),
             ReferenceImage(asset_read(face), face.mime, "face"),

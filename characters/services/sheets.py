@@ -24,6 +24,7 @@ from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, require
 from .generations import generation_create, keep_result
+from .references import references_sync_on_commit
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -211,6 +212,8 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
                 revision=character.reference_revision,
                 tally=vote_tally(sheet=option),
             )
+            # The face and panels go to the video provider's asset library once committed.
+            references_sync_on_commit(character_id=character.pk)
     except IntegrityError as exc:
         raise ServiceError(
             "Another sheet option was locked at the same moment; only one can be locked."

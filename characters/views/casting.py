@@ -17,6 +17,7 @@ from .common import Access, announces_change, login_required, project_access
 
 # Typical seconds per stage, shown next to a pending card's elapsed time.
 FRAGMENTS = {
+    "reference-assets",
     "stage",
     "upscale-status",
     "casting",
@@ -35,6 +36,9 @@ def character_context(
     request: HttpRequest, access: Access, character: Character, **extra: object
 ) -> dict:
     candidates = list(selectors.candidates_for(character))
+    reference_assets = (
+        selectors.reference_assets_for(character) if character.locked_sheet_id else []
+    )
     return {
         "project": access.project,
         "access": access,
@@ -51,6 +55,10 @@ def character_context(
         "locked_panels": selectors.locked_panels(character) if character.locked_sheet_id else [],
         "rules": list(character.rules.all()) if character.locked_candidate_id else [],
         "inspections": selectors.inspections_for(character) if character.locked_sheet_id else [],
+        "reference_assets": reference_assets,
+        "reference_assets_waiting": any(
+            r.status in ("queued", "pending") for r in reference_assets
+        ),
         "history": selectors.character_history(character),
         "spend": selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else [],
         "typical_seconds": TYPICAL_SECONDS,

@@ -59,3 +59,23 @@ def _signed_redirect(name: str, mime: str, disposition: str) -> HttpResponse:
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = f"private, max-age={expiry // 2}"
     return response
+
+
+@require_GET
+def reference_file(request: HttpRequest, token: str) -> HttpResponse:
+    """A prepared reference image for the video provider's asset library, which downloads it
+    by URL (no log-in there). The token is signed, names one prepared image and expires after a
+    day; anything else is the plain 404."""
+    from ..models import ReferenceAsset
+    from ..services.references import reference_file_asset
+
+    item = reference_file_asset(token)
+    if item is None or not ReferenceAsset.objects.filter(prepared=item).exists():
+        raise Http404("No such file.")
+    try:
+        handle = default_storage.open(item.file.name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing from storage.") from exc
+    response = FileResponse(handle, content_type=item.mime)
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -190,19 +190,22 @@ def references_submit(*, character: Character) -> str:
             return "no public URL"
         group_id = _group_id(library, character)
         for row in rows:
-            data, width, height = prepare_image(asset_read(row.source))
-            prepared = asset_store(
-                project=character.project,
-                data=data,
-                mime="image/jpeg",
-                width=width,
-                height=height,
-                derive=False,
-            )
+            prepared, url = None, f"offline:{row.source.sha256}"
+            if provider == "seedance":
+                data, width, height = prepare_image(asset_read(row.source))
+                prepared = asset_store(
+                    project=character.project,
+                    data=data,
+                    mime="image/jpeg",
+                    width=width,
+                    height=height,
+                    derive=False,
+                )
+                # Recorded first: the file view serves only prepared reference images.
+                ReferenceAsset.objects.filter(pk=row.pk).update(prepared=prepared)
+                url = reference_file_url(prepared)
             asset_id = library.create_asset(
-                group_id=group_id,
-                url=reference_file_url(prepared),
-                name=f"{character.slug}-{row.kind}-{row.pk}",
+                group_id=group_id, url=url, name=f"{character.slug}-{row.kind}-{row.pk}"
             )
             state = library.get_asset(asset_id)
             ReferenceAsset.objects.filter(pk=row.pk).update(

@@ -148,7 +148,9 @@ def _inline_plan(character: Character, limit: int) -> list[dict]:
 
 
 def describe_kind(kind: str) -> str:
-    return "face" if kind == "face" else f"{kind.replace('_', ' ')} view"
+    """How a prompt names a reference: "face", "face close-up", "profile view"."""
+    named = {"face": "face", "face_closeup": "face close-up", "mid_closeup": "mid close-up"}
+    return named.get(kind) or f"{kind.replace('_', ' ')} view"
 
 
 def reference_legend(plan: list[dict]) -> str:

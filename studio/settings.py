@@ -296,7 +296,7 @@ if env_bool("TURNAROUND_SYNC_TASKS", False):
 # --- Generators ----------------------------------------------------------------------------
 RECRAFT_API_KEY = env("RECRAFT_API_KEY")
 RECRAFT_API_BASE = env("RECRAFT_API_BASE", "https://external.api.recraft.ai/v1")
-RECRAFT_MODEL = env("RECRAFT_MODEL", "recraftv3")
+RECRAFT_MODEL = env("RECRAFT_MODEL", "recraftv4_1")
 GEMINI_API_KEY = env("GEMINI_API_KEY")
 GEMINI_API_BASE = env("GEMINI_API_BASE", "https://generativelanguage.googleapis.com")
 # Current ids (2026-12): the -preview ids of both were shut down; `providers --check` checks them.

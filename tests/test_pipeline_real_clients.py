@@ -105,10 +105,8 @@ def test_every_stage_runs_through_the_real_clients(
     assert real.routed("ark.create") == []
 
     later = timezone.now() + timedelta(minutes=5)  # the scheduled checks, run as they would be
-    with django_capture():
-        services_references.references_check(now=later)
-    with django_capture():
-        services_references.references_check(now=later + timedelta(minutes=1))
+    services_references.references_check(now=later)
+    services_references.references_check(now=later + timedelta(minutes=1))
     assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
         "active"
     }
@@ -140,21 +138,6 @@ def client_page(client, owner, character) -> str:
     response = client.get(character.get_absolute_url())
     assert response.status_code == 200
     return response.content.decode()
-
-
-def django_capture():
-    from django.test.utils import CaptureQueriesContext  # noqa: F401
-    from django.db import connection
-
-    class Run:
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            # Autocommit (transactional test): on_commit callbacks already ran.
-            assert not connection.in_atomic_block
-
-    return Run()
 
 
 @pytest.mark.django_db

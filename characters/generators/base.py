@@ -91,6 +91,16 @@ class GeneratorError(Exception):
         return self.message
 
 
+@dataclass(frozen=True)
+class ModelStatus:
+    """What `providers --check` learnt about one configured model."""
+
+    setting: str  # the setting that names it, e.g. "GEMINI_IMAGE_MODEL"
+    model: str
+    state: str  # "ok" | "unknown" | "retired"
+    detail: str = ""
+
+
 class Generator(Protocol):
     name: str  # "offline", "recraft", "gemini", "seedance"
 

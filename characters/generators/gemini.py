@@ -20,7 +20,13 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .base import (
+    GeneratedAsset,
+    GenerationRequest,
+    GenerationResult,
+    GeneratorError,
+    ModelStatus,
+)
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
@@ -215,9 +221,36 @@ class GeminiGenerator:
         self.http.close()
 
     def check(self) -> str:
-        payload = self.http.request("GET", f"/v1beta/models/{self.image_model}").json()
-        name = payload.get("name", self.image_model) if isinstance(payload, dict) else ""
-        return f"authenticated; {name} is available"
+        # The model list, one entry: the key works whatever the configured models are.
+        self.http.request("GET", "/v1beta/models?pageSize=1")
+        return "authenticated"
+
+    def check_models(self) -> list[ModelStatus]:
+        """Ask the API about each configured model: retired ids by name, unknown ones (404)."""
+        found = []
+        for setting, model in (
+            ("GEMINI_IMAGE_MODEL", self.image_model),
+            ("GEMINI_INSPECT_MODEL", self.inspect_model),
+        ):
+            if model in RETIRED_MODELS:
+                date, replacement = RETIRED_MODELS[model]
+                found.append(
+                    ModelStatus(
+                        setting,
+                        model,
+                        "retired",
+                        f"Google shut it down on {date}; set {setting}={replacement}",
+                    )
+                )
+                continue
+            response = self.http.request("GET", f"/v1beta/models/{model}", ok_statuses=(404,))
+            if response.status_code == 404:
+                found.append(
+                    ModelStatus(setting, model, "unknown", "Gemini's API does not know this model")
+                )
+            else:
+                found.append(ModelStatus(setting, model, "ok"))
+        return found
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if request.stage in ("sheet", "edit"):

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, ModelStatus
 from .http import ProviderHTTPError, ProviderTransport, Sleep, transport_from_settings
 
 TASKS_PATH = "/contents/generations/tasks"
@@ -34,6 +34,11 @@ POLL_INTERVAL = 5.0
 SHOT_DEADLINE = 840.0
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
 BLOCKED_CODE_MARK = "SensitiveContentDetected"
+
+
+# Seedance 2.0 on ModelArk (2026-12); `providers --check` names a configured id not listed here.
+KNOWN_MODELS = frozenset({"dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128"})
+RETIRED_MODELS: dict[str, str] = {}  # none announced
 
 
 class SeedanceGenerator:
@@ -80,6 +85,23 @@ class SeedanceGenerator:
 
     def close(self) -> None:
         self.http.close()
+
+    def check_models(self) -> list[ModelStatus]:
+        """No model lookup exists here: the configured id against the ids Turnaround knows."""
+        model = self.model
+        if model in RETIRED_MODELS:
+            return [ModelStatus("SEEDANCE_MODEL", model, "retired", RETIRED_MODELS[model])]
+        if model not in KNOWN_MODELS:
+            return [
+                ModelStatus(
+                    "SEEDANCE_MODEL",
+                    model,
+                    "unknown",
+                    "not a model Turnaround knows for Seedance; known: "
+                    + ", ".join(sorted(KNOWN_MODELS)),
+                )
+            ]
+        return [ModelStatus("SEEDANCE_MODEL", model, "ok")]
 
     def check(self) -> str:
         # No cheap read exists; an unknown task id answers 404 only once the key is accepted.

@@ -315,6 +315,7 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", r"/recraft/v1/users/me", "recraft.me"),
             ("POST", r"/gemini/v1beta/models/[^/:]+:generateContent", "gemini.generate"),
             ("GET", r"/gemini/v1beta/models/[^/:]+", "gemini.model"),
+            ("GET", r"/gemini/v1beta/models", "gemini.models"),
             ("POST", r"/ark/api/v3/contents/generations/tasks", "ark.create"),
             ("GET", r"/ark/api/v3/contents/generations/tasks/[^/]+", "ark.poll"),
             ("DELETE", r"/ark/api/v3/contents/generations/tasks/[^/]+", "ark.delete"),
@@ -617,6 +618,15 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         self.send_json(200, {"name": f"models/{model}", "displayName": model, "version": "fake"})
+
+    def route_gemini_models(self, path: str, body: bytes, fault: Fault | None) -> None:
+        if not self.gemini_auth("gemini.models"):
+            return
+        first = sorted(GEMINI_IMAGE_MODELS)[0]
+        self.send_json(
+            200,
+            {"models": [{"name": f"models/{first}", "displayName": first}], "nextPageToken": "x"},
+        )
 
     def route_gemini_generate(self, path: str, body: bytes, fault: Fault | None) -> None:
         route = "gemini.generate"

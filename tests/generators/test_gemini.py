@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 
 from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage
 from characters.generators.gemini import GeminiGenerator, inspect_schema
@@ -291,11 +293,11 @@ def test_an_edit_asks_for_the_panels_aspect_at_least_at_its_resolution(fake, fas
 
 def test_references_go_at_the_size_the_model_uses_and_the_request_shrinks(fake, fast):
     big = ReferenceImage(portrait_png("face", 5, 3072, 4096), "image/png", "face")
-    generate(fast, GenerationRequest("sheet", "Turnaround sheet", references=(big,)))
+    generate(
+        fast, GenerationRequest("sheet", "Turnaround sheet", references=(big,), image_size="1K")
+    )
     sent = fake.routed("gemini.generate")[0]
     inline = next(p for p in sent.json()["contents"][0]["parts"] if "inlineData" in p)
-    from PIL import Image
-    import io
 
     with Image.open(io.BytesIO(base64.b64decode(inline["inlineData"]["data"]))) as img:
         assert img.size == (1536, 2048)

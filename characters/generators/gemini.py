@@ -453,7 +453,12 @@ class GeminiGenerator:
             )
         part = final[-1]
         try:
-            data = base64.b64decode(part["inlineData"]["data"], validate=True)
+            encoded = part["inlineData"]["data"]
+            # Standard base64 from the API; the SDK's own models write the URL-safe alphabet.
+            if isinstance(encoded, str) and ("-" in encoded or "_" in encoded):
+                data = base64.urlsafe_b64decode(encoded)
+            else:
+                data = base64.b64decode(encoded, validate=True)
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise GeneratorError(
                 "Gemini's image data could not be decoded.",

@@ -449,6 +449,10 @@ class Handler(BaseHTTPRequestHandler):
                 pass  # the client gave up, as it should
             self.close_connection = True
             return True
+        if kind == "canned":
+            # An answer given by the test (e.g. built from an official SDK's own types).
+            self.send_json(int(p.get("status", 200)), p["payload"])
+            return True
         if kind == "malformed_json":
             self.send(200, b'{"created": 1725000000, "data": [{"url": ', "application/json")
             return True

@@ -13,7 +13,7 @@ import warnings
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from PIL import Image, ImageChops, UnidentifiedImageError
+from PIL import Image, ImageChops, PngImagePlugin, UnidentifiedImageError
 
 from .layouts import DEFAULT_PRESET, get_preset
 
@@ -429,8 +429,19 @@ def crop_panel(data: bytes, box: Box) -> bytes:
     img = _decode(data)
     x, y, w, h = _clamp_box(box, img.size)
     buf = io.BytesIO()
-    img.crop((x, y, x + w, y + h)).save(buf, "PNG", compress_level=3)
+    img.crop((x, y, x + w, y + h)).save(buf, "PNG", compress_level=3, pnginfo=_text_chunks(img))
     return buf.getvalue()
+
+
+def _text_chunks(img: Image.Image) -> PngImagePlugin.PngInfo | None:
+    """The source's PNG text chunks (what made the picture), kept on a piece cut from it."""
+    texts = {k: v for k, v in img.info.items() if isinstance(k, str) and isinstance(v, str)}
+    if not texts:
+        return None
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    return info
 
 
 def make_panel_preview(data: bytes, box: Box) -> bytes:

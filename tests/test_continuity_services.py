@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from characters import services
+from characters.generators.offline import read_record
 from characters.models import Activity, Annotation, Character, Generation, PanelRevision, Shot
 from characters.permissions import Denied
 from characters.storage import asset_read
@@ -158,10 +159,10 @@ class TestTheLoop:
             old_sheet.width,
             old_sheet.height,
         )
-        # The fixed panel carries no AirPod any more; the manifest's items say so too.
-        items = services.current_items_by_panel(character.locked_sheet)
-        assert not [i for i in items.get("face_closeup", []) if i["name"] == "airpod"]
+        # The fixed panel carries no AirPod any more, and its picture says so to the inspector.
         assert asset_read(panel.crop) == asset_read(panel.current_revision.image)
+        recorded = read_record(asset_read(panel.crop))["panels"]
+        assert not [i for i in recorded.get("face_closeup", []) if i["name"] == "airpod"]
 
         shot = Shot.objects.get(pk=shot.pk)
         (stale,) = services.shot_staleness(shot)

@@ -45,9 +45,8 @@ def test_it_reads_colours_and_features_from_the_brief():
 
 def test_the_style_line_does_not_grow_stubble():
     result = generate(
-        "Photoreal headshot: stubble where the person has them.",
+        "Photoreal headshot: stubble where the person has them.\nThe person: A woman, long hair",
         1,
-        options={"subject": "A woman, long hair"},
     )
     assert result.metadata["traits"]["beard"] == ""
 

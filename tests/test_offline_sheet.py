@@ -7,9 +7,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageChops
 
-from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage
+from characters.generators.base import (
+    EditSpec,
+    GenerationRequest,
+    GeneratorError,
+    InspectSpec,
+    ReferenceImage,
+    SheetSpec,
+)
 from characters.generators.offline import OfflineGenerator
-from characters.generators.offline_sheet import items_by_panel
 from characters.imaging import crop_panel, split_sheet
 from characters.layouts import get_preset
 
@@ -18,11 +24,20 @@ SEED = 7
 
 
 def _sheet(**kw):
-    options = {"preset": kw.pop("preset", "six")}
+    spec = SheetSpec(preset=kw.pop("preset", "six"))
     request = GenerationRequest(
-        stage="sheet", prompt=kw.pop("prompt", BRIEF), seed=SEED, options=options, **kw
+        stage="sheet", prompt=kw.pop("prompt", BRIEF), seed=SEED, spec=spec, **kw
     )
     return OfflineGenerator().generate(request)
+
+
+def _panel_pngs(result) -> dict[str, bytes]:
+    """Each panel cut from the sheet as the app cuts it: the crop keeps what the sheet recorded."""
+    sheet = result.assets[0].data
+    return {
+        p["kind"]: crop_panel(sheet, (p["x"], p["y"], p["w"], p["h"]))
+        for p in result.metadata["panels"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +113,18 @@ def test_the_same_brief_and_seed_draw_the_same_person():
     assert a.metadata["traits"]["hair"] == "auburn"
 
 
-def _inspect(note, recorded):
-    request = GenerationRequest(stage="inspect", prompt=note, options={"items_by_panel": recorded})
+def _inspect(note, panels: dict[str, bytes]):
+    request = GenerationRequest(
+        stage="inspect",
+        prompt=note,
+        references=tuple(ReferenceImage(png, "image/png", kind) for kind, png in panels.items()),
+        spec=InspectSpec(panels=tuple(panels)),
+    )
     return OfflineGenerator().generate(request)
 
 
 def test_the_inspector_finds_the_airpod_in_each_panel_it_shows(small_sheet):
-    recorded = items_by_panel(small_sheet.metadata["items"])
+    recorded = _panel_pngs(small_sheet)
     result = _inspect("She wears an AirPod in shot 12", recorded)
     findings = result.data["findings"]
     assert {f["panel"] for f in findings} == _panel_kinds_with(small_sheet, "airpod")
@@ -119,7 +139,7 @@ def test_the_inspector_finds_the_airpod_in_each_panel_it_shows(small_sheet):
 
 
 def test_the_inspector_says_so_when_nothing_matches(small_sheet):
-    recorded = items_by_panel(small_sheet.metadata["items"])
+    recorded = _panel_pngs(small_sheet)
     result = _inspect("her scarf changes colour", recorded)
     assert result.data == {"findings": []}
     assert "names nothing" in result.text
@@ -134,7 +154,7 @@ def _edit(panel_png, kind, remove, preset="six"):
         prompt="Remove the AirPod from her ear; change nothing else.",
         references=(ReferenceImage(panel_png, "image/png", kind),),
         seed=SEED,
-        options={"panel": kind, "remove": remove, "brief": BRIEF, "preset": preset},
+        spec=EditSpec(panel=kind, preset=preset, instruction=" ".join(remove)),
     )
     return OfflineGenerator().generate(request)
 
@@ -173,7 +193,9 @@ def test_an_edit_reads_what_to_remove_from_the_instruction(small_sheet):
 
 
 def test_an_edit_needs_the_panel_image():
-    request = GenerationRequest(stage="edit", prompt="remove it", options={"panel": "front"})
+    request = GenerationRequest(
+        stage="edit", prompt="remove it", spec=EditSpec(panel="front", preset="", instruction="")
+    )
     with pytest.raises(GeneratorError) as exc:
         OfflineGenerator().generate(request)
     assert exc.value.permanent

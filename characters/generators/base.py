@@ -21,6 +21,38 @@ class ReferenceImage:
     uri: str = ""
 
 
+# What each stage means, typed: a generator reads the fields of its stage's spec, never a bag of
+# keys. Casting and upscale need nothing beyond the request's common fields.
+@dataclass(frozen=True)
+class SheetSpec:
+    preset: str  # layouts.PRESETS name: which panels the sheet holds
+    rules: tuple[str, ...] = ()  # continuity rules, also spelled out in the prompt
+
+
+@dataclass(frozen=True)
+class EditSpec:
+    panel: str  # the kind of the panel being fixed ("face_closeup")
+    preset: str
+    instruction: str  # the note and the reviewer's instruction, as the team wrote them
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InspectSpec:
+    panels: tuple[str, ...]  # the kinds of the panel images sent, in order
+
+
+@dataclass(frozen=True)
+class ShotSpec:
+    number: int
+    duration: int | None = None
+    ratio: str | None = None
+    resolution: str | None = None
+
+
+StageSpec = SheetSpec | EditSpec | InspectSpec | ShotSpec
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     stage: str  # characters.models.Stage value
@@ -31,7 +63,9 @@ class GenerationRequest:
     aspect_ratio: str | None = None  # "16:9", "3:4"
     image_size: str | None = None  # "1K" | "2K" | "4K" (Gemini)
     seed: int | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    spec: StageSpec | None = None
+    # Multi-turn edits send earlier turns back exactly as they came (Gemini, with signatures).
+    history: tuple[dict[str, Any], ...] = ()
     # Long-running providers (Seedance) hand back a task id before the result exists. The
     # task layer stores it through on_submitted so a redelivered task resumes instead of
     # paying again; resume_id is that stored id.

@@ -298,7 +298,7 @@ class GeminiGenerator:
         parts: list[dict[str, Any]] = [{"text": request.prompt}]
         parts += [self._inline(ref.data, ref.mime) for ref in request.references]
         # Multi-turn edits send the earlier turns back exactly as they came (with signatures).
-        history = list(request.options.get("history", []))
+        history = list(request.history)
         config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if image_config:
             config["imageConfig"] = image_config

@@ -16,8 +16,15 @@ import re
 from PIL import Image, ImageDraw
 
 from ..layouts import LayoutPreset, PanelSpec, get_preset, spec_for_kind
-from .base import GeneratedAsset, GenerationRequest, GeneratorError
-from .offline import (
+from .base import (
+    EditSpec,
+    GeneratedAsset,
+    GenerationRequest,
+    GeneratorError,
+    InspectSpec,
+    SheetSpec,
+)
+from .offline_portrait import (
     ACCESSORY_WORDS,
     HAIR_COLOURS,
     OFFLINE_LABEL,
@@ -27,6 +34,8 @@ from .offline import (
     draw_label,
     draw_portrait,
     encode_png,
+    read_record,
+    subject_from_prompt,
     traits_from,
 )
 
@@ -425,27 +434,44 @@ def _sheet_size(request: GenerationRequest) -> tuple[int, int]:
     return int(width * scale), int(height * scale)
 
 
-def sheet_traits(request: GenerationRequest) -> FaceTraits:
-    """The locked face's person: drawn from its subject and seed, minus what the rules forbid.
+def _person(request: GenerationRequest) -> tuple[str, int]:
+    """Who to draw: the subject and seed recorded in the first reference that has them (the
+    locked face for a sheet, the panel for an edit), else the sheet prompt and the request seed."""
+    for ref in request.references:
+        record = read_record(ref.data)
+        if "seed" in record:
+            subject = record.get("subject") or subject_from_prompt(request.prompt, wardrobe=True)
+            if ref.label == "face":  # a portrait records the casting subject: add the wardrobe
+                subject = subject_from_prompt(request.prompt, wardrobe=True)
+            return subject, int(record["seed"])
+    return subject_from_prompt(request.prompt, wardrobe=True), request.seed or 0
 
-    options["subject"] and options["face_seed"] are the casting subject and the approved
-    candidate's seed, so every sheet option shows the face the team locked; continuity rules
-    ("no earbuds") take accessories away, which is how a fix reaches every later sheet.
+
+def sheet_traits(request: GenerationRequest, rules: tuple[str, ...] = ()) -> FaceTraits:
+    """The locked face's person, minus what the continuity rules forbid.
+
+    Every sheet option shows the face the team locked (its seed travels in the face picture);
+    rules ("no earbuds") take accessories away, which is how a fix reaches every later sheet.
     """
-    subject = request.options.get("subject") or request.prompt
-    seed = request.options.get("face_seed", request.seed or 0)
+    subject, seed = _person(request)
     traits = traits_from(subject, seed)
-    forbidden = set(accessory_names(" ".join(request.options.get("rules") or [])))
+    forbidden = set(accessory_names(" ".join(rules)))
     return _without(traits, forbidden) if forbidden else traits
 
 
+def _record(request: GenerationRequest, items: list[dict]) -> dict:
+    subject, seed = _person(request)
+    return {"subject": subject, "seed": seed, "panels": items_by_panel(items)}
+
+
 def make_sheet(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
+    spec = request.spec if isinstance(request.spec, SheetSpec) else SheetSpec(preset="")
     try:
-        preset = get_preset(request.options.get("preset"))
+        preset = get_preset(spec.preset or None)
     except ValueError as exc:
         raise GeneratorError(str(exc), permanent=True) from exc
     width, height = _sheet_size(request)
-    traits = sheet_traits(request)
+    traits = sheet_traits(request, spec.rules)
     sheet, panels, items = draw_sheet(traits, preset, width, height)
     meta = {
         "preset": preset.name,
@@ -454,22 +480,24 @@ def make_sheet(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
         "traits": traits.as_dict(),
         "label": OFFLINE_LABEL,
     }
-    return [GeneratedAsset(encode_png(sheet), "image/png", width, height, meta)], {"metadata": meta}
+    png = encode_png(sheet, _record(request, items))
+    return [GeneratedAsset(png, "image/png", width, height, meta)], {"metadata": meta}
 
 
 def make_edit(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
     """Redraw one panel without the flagged accessories, at the size of the panel sent.
 
-    The traits come from options["brief"] (the prompt the sheet was drawn from) and the seed,
-    so the redrawn panel is the same person; the request prompt is the edit instruction.
+    The person comes from what the panel picture records (subject and seed), so the redrawn
+    panel is the same person; the accessories to take out are the ones the instruction names.
     """
     if not request.references:
         raise GeneratorError("The panel edit needs the panel image.", permanent=True)
-    kind = request.options.get("panel")
-    if not kind:
+    if not isinstance(request.spec, EditSpec) or not request.spec.panel:
         raise GeneratorError("The panel edit needs to know which panel it is.", permanent=True)
+    edit = request.spec
+    kind = edit.panel
     try:
-        spec = spec_for_kind(kind, request.options.get("preset"))
+        spec = spec_for_kind(kind, edit.preset or None)
     except (KeyError, ValueError) as exc:
         raise GeneratorError(
             f"The offline editor cannot draw a {kind!r} panel.", permanent=True
@@ -479,23 +507,32 @@ def make_edit(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
             width, height = ref.size  # the header is enough: the panel is redrawn, not patched
     except OSError as exc:
         raise GeneratorError("The panel image could not be read.", permanent=True) from exc
-    remove = set(accessory_names(" ".join(request.options.get("remove") or [])))
+    remove = set(accessory_names(edit.instruction))
     if not remove and REMOVE_WORDS & set(re.findall(r"[a-z]+", request.prompt.lower())):
         remove = set(accessory_names(request.prompt))
-    traits = (
-        sheet_traits(request)
-        if request.options.get("subject")
-        else traits_from(request.options.get("brief") or request.prompt, request.seed or 0)
-    )
+    traits = sheet_traits(request, edit.rules)
     img, drawn = draw_panel(traits, spec, width, height, hide=remove)
     items = [{"name": i["name"], "panel": kind, "box": i["box"]} for i in drawn]
     meta = {"panel": kind, "removed": sorted(remove), "items": items, "label": OFFLINE_LABEL}
-    return [GeneratedAsset(encode_png(img), "image/png", width, height, meta)], {"metadata": meta}
+    png = encode_png(img, _record(request, items))
+    return [GeneratedAsset(png, "image/png", width, height, meta)], {"metadata": meta}
+
+
+def recorded_items(request: GenerationRequest) -> dict[str, list[dict]]:
+    """What each panel picture sent says is drawn on it: {panel kind: [items]}."""
+    kinds = request.spec.panels if isinstance(request.spec, InspectSpec) else ()
+    grouped: dict[str, list[dict]] = {}
+    for i, ref in enumerate(request.references):
+        kind = kinds[i] if i < len(kinds) else ref.label
+        panels = read_record(ref.data).get("panels") or {}
+        if kind in panels:
+            grouped[kind] = list(panels[kind])
+    return grouped
 
 
 def make_inspection(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
     """Point at the recorded items a reviewer's description names, panel by panel."""
-    recorded: dict[str, list[dict]] = request.options.get("items_by_panel") or {}
+    recorded = recorded_items(request)
     named = accessory_names(request.prompt)
     findings = [
         {

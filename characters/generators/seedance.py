@@ -14,7 +14,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, ModelStatus
+from .base import (
+    GeneratedAsset,
+    GenerationRequest,
+    GenerationResult,
+    GeneratorError,
+    ModelStatus,
+    ShotSpec,
+)
 from .http import ProviderHTTPError, ProviderTransport, Sleep, transport_from_settings
 
 TASKS_PATH = "/contents/generations/tasks"
@@ -116,21 +123,21 @@ class SeedanceGenerator:
 
     def task_body(self, request: GenerationRequest) -> dict[str, Any]:
         """The exact JSON sent to create a shot task."""
-        options = request.options
-        resolution = options.get("resolution", DEFAULT_RESOLUTION)
+        spec = request.spec if isinstance(request.spec, ShotSpec) else ShotSpec(number=0)
+        resolution = spec.resolution or DEFAULT_RESOLUTION
         allowed = RESOLUTIONS_FAST if "fast" in self.model else RESOLUTIONS_STANDARD
         if resolution not in allowed:
             raise GeneratorError(
                 f"{self.model} makes {', '.join(sorted(allowed))} video, not {resolution!r}.",
                 permanent=True,
             )
-        ratio = options.get("ratio") or request.aspect_ratio or DEFAULT_RATIO
+        ratio = spec.ratio or request.aspect_ratio or DEFAULT_RATIO
         if ratio not in RATIOS:
             raise GeneratorError(
                 f"Seedance does not make {ratio!r} video; use one of {', '.join(sorted(RATIOS))}.",
                 permanent=True,
             )
-        duration = options.get("duration", DEFAULT_DURATION)
+        duration = DEFAULT_DURATION if spec.duration is None else spec.duration
         low, high = DURATION_RANGE
         if not isinstance(duration, int) or not (duration == -1 or low <= duration <= high):
             raise GeneratorError(

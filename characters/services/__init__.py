@@ -10,7 +10,6 @@ from .continuity import (
     annotation_create,
     annotation_reply,
     annotation_set_status,
-    current_items_by_panel,
     inspect_start,
     inspection_apply,
     panel_fix_apply,

@@ -45,7 +45,7 @@ def casting_start(
                 stage=Stage.CASTING,
                 prompt=prompt,
                 user=user,
-                parameters={"aspect_ratio": "3:4", "subject": prompts.casting_subject(character)},
+                parameters={"aspect_ratio": "3:4"},
             )
             candidates.append(
                 CastingCandidate.objects.create(character=character, generation=generation)
@@ -210,7 +210,6 @@ def casting_request(generation: Generation) -> GenerationRequest:
         height=PORTRAIT_SIZE[1],
         aspect_ratio="3:4",
         seed=generation.seed,
-        options={"subject": generation.parameters.get("subject", generation.prompt)},
     )
 
 

@@ -9,7 +9,13 @@ from django.db.models import F, Max
 from .. import imaging, prompts
 
 # --- continuity: annotations and rules ---------------------------------------------------------
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import (
+    EditSpec,
+    GenerationRequest,
+    GenerationResult,
+    InspectSpec,
+    ReferenceImage,
+)
 from ..models import (
     Annotation,
     Asset,
@@ -347,8 +353,6 @@ def panel_fix_request(
                 "instruction": text,
                 "preset": option.preset,
                 "rules": rules,
-                "subject": option.generation.parameters.get("subject", ""),
-                "face_seed": option.generation.parameters.get("face_seed"),
             },
             reference_ids=[f"panel:{panel.pk}", f"asset:{character.locked_candidate.image_4k_id}"],
         )
@@ -480,26 +484,6 @@ def panel_revert(
     return new
 
 
-def current_items_by_panel(option: SheetOption) -> dict[str, list[dict]]:
-    """What the offline generator recorded on each panel, as it is now (fixes included)."""
-    from ..generators.offline_sheet import items_by_panel
-
-    grouped = items_by_panel(option.generation.response_metadata.get("items", []))
-    for panel in option.panels.select_related("current_revision__generation"):
-        revision = panel.current_revision
-        if revision is None:
-            continue
-        source = revision
-        while source.generation_id is None and source.reverted_from_id is not None:
-            source = source.reverted_from
-        if source.generation_id is not None:
-            items = source.generation.response_metadata.get("items", [])
-            grouped[panel.kind] = [{"name": i["name"], "box": i["box"]} for i in items]
-        elif source.number == 1:
-            continue  # back to the original: the sheet's own record holds
-    return grouped
-
-
 # --- stage handler: build the request, keep the result ---------------------------------------
 
 
@@ -513,10 +497,7 @@ def inspect_request(generation: Generation) -> GenerationRequest:
         prompt=generation.prompt,
         references=tuple(panel_reference(p) for p in panels),
         seed=generation.seed,
-        options={
-            "panels": [p.kind for p in panels],
-            "items_by_panel": current_items_by_panel(option),
-        },
+        spec=InspectSpec(panels=tuple(p.kind for p in panels)),
     )
 
 
@@ -529,8 +510,6 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
-    from ..generators.offline_sheet import accessory_names
-
     panel = Panel.objects.select_related(
         "crop",
         "sheet__image",
@@ -550,14 +529,12 @@ def edit_request(generation: Generation) -> GenerationRequest:
             ReferenceImage(asset_read(face), face.mime, "face"),
         ),
         seed=generation.seed,
-        options={
-            "panel": panel.kind,
-            "preset": params.get("preset"),
-            "remove": accessory_names(params.get("instruction", "")),
-            "subject": params.get("subject", ""),
-            "face_seed": params.get("face_seed"),
-            "rules": params.get("rules", []),
-        },
+        spec=EditSpec(
+            panel=panel.kind,
+            preset=params.get("preset") or "",
+            instruction=params.get("instruction", ""),
+            rules=tuple(params.get("rules", ())),
+        ),
     )
 
 

@@ -53,7 +53,6 @@ def generation_create(
                 stage=stage,
                 prompt=prompt,
                 seed=seed,
-                options=params,
                 width=params.get("width"),
                 height=params.get("height"),
                 image_size=params.get("image_size"),

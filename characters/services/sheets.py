@@ -9,7 +9,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from .. import imaging, prompts
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, SheetSpec
 from ..layouts import UnknownPreset, get_preset
 from ..models import (
     Asset,
@@ -96,8 +96,6 @@ def sheet_generate(
                     "image_size": size,
                     "width": width,
                     "height": height,
-                    "subject": prompts.sheet_subject(character),
-                    "face_seed": candidate.generation.seed,
                     "rules": rules,
                 },
                 reference_ids=[f"asset:{candidate.image_4k_id}"],
@@ -328,12 +326,7 @@ def sheet_request(generation: Generation) -> GenerationRequest:
         aspect_ratio=params.get("aspect_ratio"),
         image_size=params.get("image_size"),
         seed=generation.seed,
-        options={
-            "preset": params.get("preset"),
-            "subject": params.get("subject", ""),
-            "face_seed": params.get("face_seed"),
-            "rules": params.get("rules", []),
-        },
+        spec=SheetSpec(preset=params.get("preset") or "", rules=tuple(params.get("rules", ()))),
     )
 
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import prompts
-from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage
+from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, ShotSpec
 from ..models import (
     Character,
     Generation,
@@ -328,12 +328,12 @@ def shot_request(generation: Generation) -> GenerationRequest:
         on_submitted=lambda task_id: Generation.objects.filter(pk=generation.pk).update(
             provider_request_id=task_id[:200]
         ),
-        options={
-            "duration": params.get("duration"),
-            "ratio": params.get("ratio"),
-            "resolution": params.get("resolution"),
-            "shot": shot.number,
-        },
+        spec=ShotSpec(
+            number=shot.number,
+            duration=params.get("duration"),
+            ratio=params.get("ratio"),
+            resolution=params.get("resolution"),
+        ),
     )
 
 

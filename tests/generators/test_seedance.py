@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage
+from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage, ShotSpec
 from characters.generators.seedance import SeedanceGenerator
 from tests.fakes.server import ARK_KEY, FAKE_MP4, portrait_png
 
@@ -131,7 +131,7 @@ def test_cancel_deletes_the_task(fake, fast):
 
 
 @pytest.mark.parametrize(
-    ("options", "kwargs", "words"),
+    ("spec", "kwargs", "words"),
     [
         ({"resolution": "1080p"}, {"model": "dreamina-seedance-2-0-fast-260128"}, "480p, 720p"),
         ({"resolution": "4k"}, {}, "not '4k'"),
@@ -139,8 +139,8 @@ def test_cancel_deletes_the_task(fake, fast):
         ({"ratio": "2:1"}, {}, "2:1"),
     ],
 )
-def test_enums_are_checked_before_sending(fake, fast, options, kwargs, words):
-    request = GenerationRequest(**{**SHOT.__dict__, "options": options})
+def test_enums_are_checked_before_sending(fake, fast, spec, kwargs, words):
+    request = GenerationRequest(**{**SHOT.__dict__, "spec": ShotSpec(number=1, **spec)})
     error = failure(fast, request, **kwargs)
     assert error.permanent and words in str(error)
     assert fake.routed("ark.create") == []
@@ -152,7 +152,9 @@ def test_at_most_nine_references(fake, fast):
 
 
 def test_1080p_is_sent_for_the_standard_model(fake, fast):
-    generate(fast, GenerationRequest(**{**SHOT.__dict__, "options": {"resolution": "1080p"}}))
+    generate(
+        fast, GenerationRequest(**{**SHOT.__dict__, "spec": ShotSpec(number=1, resolution="1080p")})
+    )
     assert fake.routed("ark.create")[0].json()["resolution"] == "1080p"
 
 

@@ -18,7 +18,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from characters.generators import gemini
-from characters.generators.base import GenerationRequest, ReferenceImage
+from characters.generators.base import GenerationRequest, ReferenceImage, ShotSpec
 from characters.generators.gemini import GeminiGenerator
 from characters.generators.seedance import SeedanceGenerator
 from tests.fakes.server import portrait_png
@@ -87,11 +87,9 @@ def test_sheet_edit_and_inspect_bodies_validate_against_the_sdk_types(settings):
                 references=(PANELS[0], FACE),
                 width=917,
                 height=1536,
-                options={
-                    "history": [
-                        {"role": "model", "parts": [{"text": "ok", "thoughtSignature": "c2ln"}]}
-                    ]
-                },
+                history=(
+                    {"role": "model", "parts": [{"text": "ok", "thoughtSignature": "c2ln"}]},
+                ),
             )
         )
         inspect_body = client.inspect_body(
@@ -252,7 +250,7 @@ def test_the_task_body_matches_the_sdks_create_parameters_and_content_types(sett
                     PANELS[0],
                 ),
                 seed=7,
-                options={"duration": 5, "ratio": "16:9", "resolution": "720p"},
+                spec=ShotSpec(number=1, duration=5, ratio="16:9", resolution="720p"),
             )
         )
     finally:

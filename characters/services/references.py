@@ -204,9 +204,15 @@ def references_submit(*, character: Character) -> str:
                 # Recorded first: the file view serves only prepared reference images.
                 ReferenceAsset.objects.filter(pk=row.pk).update(prepared=prepared)
                 url = reference_file_url(prepared)
-            asset_id = library.create_asset(
-                group_id=group_id, url=url, name=f"{character.slug}-{row.kind}-{row.pk}"
-            )
+            try:
+                asset_id = library.create_asset(
+                    group_id=group_id, url=url, name=f"{character.slug}-{row.kind}-{row.pk}"
+                )
+            except AssetLibraryError as exc:
+                if not exc.refused:
+                    raise
+                _refuse(row, exc.message)  # this image only (its limits or content)
+                continue
             state = library.get_asset(asset_id)
             ReferenceAsset.objects.filter(pk=row.pk).update(
                 prepared=prepared,
@@ -217,29 +223,19 @@ def references_submit(*, character: Character) -> str:
                 next_check_at=now + interval if state.status == "pending" else None,
             )
     except AssetLibraryError as exc:
-        left = list(
-            ReferenceAsset.objects.filter(pk__in=[r.pk for r in rows], status="queued").order_by(
-                "order", "id"
-            )
-        )
-        if exc.refused and left:
-            # The library refused this image (its limits or content): the others still go.
-            _refuse(left[0], exc.message)
-            ReferenceAsset.objects.filter(pk__in=[r.pk for r in left[1:]]).update(next_check_at=now)
-        elif exc.permanent:
-            # Keys, access, subscription: no image can go until someone fixes the account.
-            for row in left:
+        left = ReferenceAsset.objects.filter(pk__in=[r.pk for r in rows], status="queued")
+        for row in left:
+            if exc.permanent:
+                # Keys, access, subscription: no image can go until the account is fixed.
                 _refuse(row, exc.message)
-        else:
-            for row in left:
-                if row.attempts + 1 >= MAX_UPLOAD_ATTEMPTS:
-                    _refuse(row, f"Gave up after {MAX_UPLOAD_ATTEMPTS} tries: {exc.message}")
-                else:
-                    ReferenceAsset.objects.filter(pk=row.pk).update(
-                        attempts=row.attempts + 1,
-                        error=exc.message[:2000],
-                        next_check_at=now + interval,
-                    )
+            elif row.attempts + 1 >= MAX_UPLOAD_ATTEMPTS:
+                _refuse(row, f"Gave up after {MAX_UPLOAD_ATTEMPTS} tries: {exc.message}")
+            else:
+                ReferenceAsset.objects.filter(pk=row.pk).update(
+                    attempts=row.attempts + 1,
+                    error=exc.message[:2000],
+                    next_check_at=now + interval,
+                )
     finally:
         library.close()
     _schedule_check()

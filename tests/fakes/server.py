@@ -216,6 +216,7 @@ class FakeProvider:
         self.assets: dict[str, LibraryAsset] = {}
         self.asset_gets_to_active = 2  # GetAsset reads Processing this many times, then Active
         self.inline_faces_are_photoreal = True
+        self.refuse_asset_names: set[str] = set()  # assets whose Name contains one: Failed
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
@@ -236,6 +237,7 @@ class FakeProvider:
             self.assets.clear()
             self.asset_gets_to_active = 2
             self.inline_faces_are_photoreal = True
+            self.refuse_asset_names = set()
 
     def take_fault(self, route: str) -> Fault | None:
         with self.lock:
@@ -1199,7 +1201,10 @@ class Handler(BaseHTTPRequestHandler):
             name=str(req.get("Name", "")),
             width=width,
             height=height,
-            outcome="failed" if fault is not None and fault.kind == "asset_failed" else "active",
+            outcome="failed"
+            if (fault is not None and fault.kind == "asset_failed")
+            or any(n in str(req.get("Name", "")) for n in self.fake.refuse_asset_names)
+            else "active",
         )
         with self.fake.lock:
             self.fake.assets[asset.id] = asset

@@ -87,9 +87,7 @@ def test_sheet_edit_and_inspect_bodies_validate_against_the_sdk_types(settings):
                 references=(PANELS[0], FACE),
                 width=917,
                 height=1536,
-                history=(
-                    {"role": "model", "parts": [{"text": "ok", "thoughtSignature": "c2ln"}]},
-                ),
+                history=({"role": "model", "parts": [{"text": "ok", "thoughtSignature": "c2ln"}]},),
             )
         )
         inspect_body = client.inspect_body(

@@ -299,6 +299,7 @@ def test_references_go_at_the_size_the_model_uses_and_the_request_shrinks(fake, 
     sent = fake.routed("gemini.generate")[0]
     inline = next(p for p in sent.json()["contents"][0]["parts"] if "inlineData" in p)
 
+    assert inline["inlineData"]["mimeType"] == "image/jpeg"
     with Image.open(io.BytesIO(base64.b64decode(inline["inlineData"]["data"]))) as img:
-        assert img.size == (1536, 2048)
+        assert (img.format, img.size) == ("JPEG", (1536, 2048))
     assert len(sent.body) < len(base64.b64encode(big.data))

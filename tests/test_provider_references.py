@@ -142,3 +142,34 @@ def test_without_keys_the_offline_library_runs_the_same_flow(
         == Character.objects.get(pk=character.pk).reference_revision
     )
     assert Annotation.objects.get(pk=note.pk).status == "resolved"
+
+
+@pytest.mark.django_db
+def test_the_reference_file_link_serves_only_prepared_images_and_expires(
+    client, character, settings, monkeypatch
+):
+    from django.core import signing
+
+    from characters.generators.seedance_assets import prepare_image
+    from characters.storage import asset_store
+    from tests.fakes.server import portrait_png
+
+    data, _, _ = prepare_image(portrait_png("face", 1, 400, 500))
+    prepared = asset_store(project=character.project, data=data, mime="image/jpeg", derive=False)
+    other = asset_store(
+        project=character.project, data=portrait_png("x", 2, 64, 64), mime="image/png"
+    )
+    settings.TURNAROUND_PUBLIC_URL = "http://testserver"
+    url = references.reference_file_url(prepared).removeprefix("http://testserver")
+    assert client.get(url).status_code == 404  # not a reference image (yet): nothing served
+    ReferenceAsset.objects.create(
+        character=character, provider="seedance", kind="face", source=other, prepared=prepared
+    )
+    response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert b"".join(response.streaming_content) == data
+    # Another asset's id under a forged token, or an expired token: the plain 404.
+    forged = url.rsplit("/", 1)[0] + "/" + signing.dumps({"a": other.pk}, salt="other")
+    assert client.get(forged).status_code == 404
+    monkeypatch.setattr(references, "URL_MAX_AGE", -1)  # every link is past its day
+    assert client.get(url).status_code == 404

@@ -11,6 +11,10 @@ ROOT_URLCONF = bench.hello_urls (the product URLs plus a bench-only bare "hello"
       for 1, 10, 100 finished candidates with images: queries (should stay constant) and
       median time (roughly linear in what is shown).
   (c) the team's update check GET .../changes?since=<id>, nothing new (204) and something new.
+  (d) what a change costs the character page, in queries: a sheet POST (4 options, the default)
+      and every GET the page then makes because of its answer (events it fires, replayed from
+      the page's own hx-trigger listeners: tests/page_events.py); a finished sheet card and
+      everything it triggers. Goals: under 15 and under 10.
 
 Run from the worktree: /work/main/.venv/bin/python bench/bench_requests.py [POLL_REPEATS]
 """
@@ -62,6 +66,7 @@ from django_q.conf import Conf  # noqa: E402
 
 from characters import services  # noqa: E402
 from characters.models import Activity, CastingCandidate, Character, Generation  # noqa: E402
+from tests.page_events import HTMX, count_with_follow_ups  # noqa: E402
 
 
 def clone_candidate(source: CastingCandidate, character: Character, *, approve: bool = False):
@@ -192,6 +197,47 @@ def main() -> None:
         )
         print(f"  changes?since ({label:13}) median {med:6.2f} ms  p95 {p95:6.2f}  "
               f"{queries} queries  status {status}  ({med / hello[0]:.1f}x hello)")  # fmt: skip
+
+    page_changes(client, user, project)
+
+
+def page_changes(client: Client, user, project) -> None:
+    print("\n(d) a change on the character page: queries of the request and its follow-ups")
+    ines = Character.objects.create(
+        project=project, name="Ines", slug="ines", brief="A woman, red hair, freckles."
+    )
+    Conf.SYNC = True
+    (face,) = services.casting_start(character=ines, user=user, count=1)
+    face.refresh_from_db()
+    services.candidate_approve(candidate=face, user=user)
+    (done,) = services.sheet_generate(character=ines, user=user, count=1)
+    Conf.SYNC = False  # the POST below queues its options, as a real one does for the worker
+    page = "/p/bench/c/ines/"
+    client.get(page)
+    post, response, fetched = count_with_follow_ups(
+        client,
+        page,
+        lambda: client.post(
+            "/p/bench/c/ines/sheets/generate", {"count": "4", "preset": "six"}, headers=HTMX
+        ),
+    )
+    print(f"  sheet POST (4 options)    {post:3} queries  status {response.status_code}"
+          f"  follow-up GETs {len(fetched)}: {[u for u, _ in fetched]}")  # fmt: skip
+    card, response, fetched = count_with_follow_ups(
+        client,
+        page,
+        lambda: client.get(
+            f"/p/bench/c/ines/sheets/{done.pk}/?fragment=card&poll=1&seen=running", headers=HTMX
+        ),
+    )
+    print(f"  finished sheet card       {card:3} queries  status {response.status_code}"
+          f"  follow-up GETs {len(fetched)}: {[u for u, _ in fetched]}")  # fmt: skip
+    print(
+        f"BENCH sheet_post_with_follow_ups {post} queries goal < 15 {'ok' if post < 15 else 'missed'}"
+    )
+    print(
+        f"BENCH finished_sheet_card_with_follow_ups {card} queries goal < 10 {'ok' if card < 10 else 'missed'}"
+    )
 
 
 if __name__ == "__main__":

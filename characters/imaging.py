@@ -192,6 +192,10 @@ def _decode(data: bytes) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
+def _as_rgb(img: Image.Image) -> Image.Image:
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
 def _clamp_box(box: Box, size: tuple[int, int]) -> Box:
     x, y, w, h = (round(v) for v in box)
     x0, y0 = max(0, x), max(0, y)
@@ -406,10 +410,15 @@ def _preview(img: Image.Image, box: Box) -> bytes:
     return webp_bytes(part, method=2)
 
 
-def split_sheet(data: bytes, preset: str = DEFAULT_PRESET, *, previews: bool = True) -> SplitResult:
-    """Find the preset's panels on a sheet and make their previews, decoding the sheet once."""
+def split_sheet(
+    source: bytes | Image.Image, preset: str = DEFAULT_PRESET, *, previews: bool = True
+) -> SplitResult:
+    """Find the preset's panels on a sheet and make their previews, decoding the sheet once.
+
+    `source` is the sheet's bytes, or the image the guarded decode already loaded when the
+    sheet was stored (so a new sheet is decoded once for storing, deriving and splitting)."""
     get_preset(preset)  # an unknown layout fails before any decoding
-    img = _decode(data)
+    img = _decode(source) if isinstance(source, bytes) else _as_rgb(source)
     nominal = nominal_boxes(preset, img.width, img.height)
     found = match_cells(detect_cells(img), nominal)
     panels = []

@@ -14,14 +14,12 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from .stages import STAGES
 
-class Stage(models.TextChoices):
-    CASTING = "casting", "Casting"
-    UPSCALE = "upscale", "4K upscale"
-    SHEET = "sheet", "Turnaround sheet"
-    EDIT = "edit", "Panel fix"
-    INSPECT = "inspect", "Inspection"
-    SHOT = "shot", "Shot"
+# The stage choices come from the one stage table (characters/stages.py): Stage.CASTING, ...
+Stage = models.TextChoices(
+    "Stage", [(name.upper(), (name, info.label)) for name, info in STAGES.items()]
+)
 
 
 class Project(models.Model):
@@ -201,6 +199,11 @@ class Generation(models.Model):
         end = self.finished_at or timezone.now()
         return max(0, int((end - start).total_seconds()))
 
+    @property
+    def typical_seconds(self) -> int:
+        """How long this stage usually takes on this provider (the stage table's figure)."""
+        return round(STAGES[self.stage].typical(self.provider))
+
 
 class Asset(models.Model):
     """One stored image or video, under a content-hashed name, with its derived sizes."""
@@ -356,6 +359,11 @@ class Panel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sheet} — {self.kind}"
+
+    @property
+    def label(self) -> str:
+        """'three_quarter_left' -> 'Three quarter left'."""
+        return self.kind.replace("_", " ").capitalize()
 
 
 class PanelRevision(models.Model):
@@ -646,6 +654,46 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {'+1' if self.value > 0 else '-1'}"
+
+
+class ReferenceChange(models.Model):
+    """Why a character's reference revision advanced: one row per revision, written by
+    services.character_advance_revision and read by shot staleness ("this shot misses ...")."""
+
+    class Kind(models.TextChoices):
+        FACE_LOCKED = "face_locked", "Face locked"
+        FACE_UNLOCKED = "face_unlocked", "Face unlocked"
+        SHEET_LOCKED = "sheet_locked", "Sheet locked"
+        SHEET_UNLOCKED = "sheet_unlocked", "Sheet unlocked"
+        PANEL_BOX = "panel_box", "Panel box corrected"
+        PANEL_FIX = "panel_fix", "Panel fixed"
+        PANEL_REVERT = "panel_revert", "Panel reverted"
+
+    character = models.ForeignKey(
+        Character, on_delete=models.CASCADE, related_name="reference_changes"
+    )
+    revision = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    panel_kind = models.CharField(max_length=40, blank=True)
+    panel_revision = models.ForeignKey(
+        "PanelRevision", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    summary = models.CharField(max_length=300, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["character", "revision"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["character", "revision"], name="one_change_per_reference_revision"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} rev {self.revision}: {self.get_kind_display()}"
 
 
 class Activity(models.Model):

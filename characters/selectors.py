@@ -86,6 +86,13 @@ def character_history(character: Character, limit: int = 30) -> QuerySet[Activit
     return Activity.objects.filter(character=character).select_related("actor")[:limit]
 
 
+def character_history_by_slug(project: Project, slug: str, limit: int = 30) -> QuerySet[Activity]:
+    """The same history, found by the character's slug within its project (one query)."""
+    return Activity.objects.filter(project=project, character__slug=slug).select_related("actor")[
+        :limit
+    ]
+
+
 def spend_by_stage(character: Character) -> list[dict]:
     return list(
         Generation.objects.filter(character=character, cost_usd__isnull=False)
@@ -99,14 +106,19 @@ def prefetch_votes() -> Prefetch:
     return Prefetch("votes", queryset=Vote.objects.select_related("user").order_by("created_at"))
 
 
-def sheet_options_for(character: Character) -> QuerySet[SheetOption]:
-    return (
+def sheet_options_for(character: Character, *, panels: bool = True) -> QuerySet[SheetOption]:
+    """The character's sheet options; `panels=False` for their cards, which show no panel."""
+    options = (
         SheetOption.objects.filter(character=character)
         .select_related("generation", "image", "locked_by")
-        .prefetch_related(Prefetch("panels", queryset=Panel.objects.select_related("preview")))
         .prefetch_related(prefetch_votes())
         .order_by("index", "id")
     )
+    if panels:
+        options = options.prefetch_related(
+            Prefetch("panels", queryset=Panel.objects.select_related("preview"))
+        )
+    return options
 
 
 def sheet_option_for(character: Character, pk: int) -> SheetOption:

@@ -66,15 +66,19 @@ def asset_store(
     width: int = 0,
     height: int = 0,
     derive: bool = True,
+    decoded: tuple[imaging.ImageInfo, Image.Image] | None = None,
 ) -> Asset:
-    """Keep bytes as an Asset (original as sent, plus WebP thumbnail and preview for images)."""
+    """Keep bytes as an Asset (original as sent, plus WebP thumbnail and preview for images).
+
+    `decoded` is the guarded decode of `data` when the caller already made it (a sheet is
+    decoded once for storing and splitting)."""
     digest = hashlib.sha256(data).hexdigest()
     existing = Asset.objects.filter(project=project, sha256=digest).first()
     if existing is not None:
         return existing
     image = None  # the guarded decode's result, reused for the derived sizes
     if mime.startswith("image/") and not (width and height):
-        info, image = imaging.decode_checked(data)
+        info, image = decoded or imaging.decode_checked(data)
         mime, width, height = info.mime, info.width, info.height
     ext = EXTENSIONS.get(mime, "bin")
     already = len(written_files())

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import board, casting, continuity, media, sheets, shots
+from .views import board, casting, character, continuity, media, sheets, shots
 
 P = "p/<slug:project_slug>/"
 C = P + "c/<slug:character_slug>/"
@@ -18,8 +18,8 @@ urlpatterns = [
     path(P + "shots/rerender-stale", shots.rerender_stale, name="shots-rerender-stale"),
     path(P + "shots/<int:pk>/", shots.shot_card, name="shot"),
     path(P + "shots/<int:pk>/render", shots.shot_rerender, name="shot-render"),
-    # Casting
-    path(C, casting.character, name="character"),
+    # The character page, then casting
+    path(C, character.character, name="character"),
     path(C + "brief", casting.brief, name="character-brief"),
     path(C + "cast", casting.cast, name="cast"),
     path(C + "unlock", casting.unlock, name="face-unlock"),

@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlparse
 
 from django.utils.csp import CSP
 
+from characters.stages import STAGES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TURNAROUND_VAR_DIR", BASE_DIR / "var"))
 
@@ -319,12 +321,9 @@ TURNAROUND_REFERENCE_CHECK_INTERVAL = float(env("TURNAROUND_REFERENCE_CHECK_INTE
 
 # Stage → provider. A stage whose provider has no key falls back to "offline".
 TURNAROUND_ROUTES = {
-    "casting": env("TURNAROUND_ROUTE_CASTING", "recraft"),
-    "upscale": env("TURNAROUND_ROUTE_UPSCALE", "recraft"),
-    "sheet": env("TURNAROUND_ROUTE_SHEET", "gemini"),
-    "edit": env("TURNAROUND_ROUTE_EDIT", "gemini"),
-    "inspect": env("TURNAROUND_ROUTE_INSPECT", "gemini"),
-    "shot": env("TURNAROUND_ROUTE_SHOT", "seedance"),
+    # TURNAROUND_ROUTE_CASTING, _UPSCALE, _SHEET, _EDIT, _INSPECT, _SHOT; defaults in the table.
+    stage: env(f"TURNAROUND_ROUTE_{stage.upper()}", info.default_route)
+    for stage, info in STAGES.items()
 }
 # Hosts that provider downloads may come from; TURNAROUND_DOWNLOAD_HOSTS (host:port, comma
 # separated) extends it and is the only way plain http (a loopback fake) is allowed.

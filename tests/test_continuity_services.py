@@ -167,7 +167,7 @@ class TestTheLoop:
         shot = Shot.objects.get(pk=shot.pk)
         (stale,) = services.shot_staleness(shot)
         assert stale["character"] == character and stale["to"] == character.reference_revision
-        assert any(a.verb == "fixed panel" for a in stale["changes"])
+        assert [c.kind for c in stale["changes"]] == ["panel_fix"]
 
         renders = run_inline(services.shots_rerender_stale, project=character.project, user=owner)
         assert len(renders) == 1

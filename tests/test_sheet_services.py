@@ -170,3 +170,26 @@ class TestPanels:
         assert (crop.width, crop.height) == (panel.w, panel.h)
         assert services.panel_crop(panel=Panel.objects.get(pk=panel.pk)).pk == crop.pk
         assert asset_read(crop)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.django_db
+def test_a_new_sheet_is_decoded_once_for_storing_deriving_and_splitting(
+    character, owner, locked_face, sheets, monkeypatch
+):
+    """Every full decode of a sheet-sized picture is counted at Pillow's own load()."""
+    from PIL import ImageFile
+
+    loads: list[tuple[int, int]] = []
+    real_load = ImageFile.ImageFile.load
+
+    def counting_load(self):
+        if self._im is None:  # a real decode, not a no-op on an already loaded image
+            loads.append(self.size)
+        return real_load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", counting_load)
+    (option,) = sheets(character, owner, count=1)
+    option.refresh_from_db()
+    assert option.status == "ready" and option.panels.count() == 6
+    sheet_size = (option.image.width, option.image.height)
+    assert loads.count(sheet_size) == 1

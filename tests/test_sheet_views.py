@@ -39,7 +39,9 @@ class TestPages:
         html = response.content.decode()
         assert html.count('hx-trigger="every 2s"') == 4
         assert SheetOption.objects.filter(character=character).count() == 4
-        assert "character-changed" in response["HX-Trigger"]
+        # The history arrives out of band in the same answer; nothing is re-fetched.
+        assert 'id="history" hx-get' in html and "generated sheet options" in html
+        assert "HX-Trigger" not in response
 
     def test_generating_without_a_locked_face_says_why(self, owner_client, character):
         response = owner_client.post(

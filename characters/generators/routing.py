@@ -10,6 +10,7 @@ from importlib import import_module
 
 from django.conf import settings
 
+from ..stages import STAGES as STAGE_TABLE
 from .base import Generator
 
 PROVIDERS = {
@@ -18,7 +19,7 @@ PROVIDERS = {
     "gemini": ("characters.generators.gemini", "GeminiGenerator", "GEMINI_API_KEY"),
     "seedance": ("characters.generators.seedance", "SeedanceGenerator", "ARK_API_KEY"),
 }
-STAGES = ("casting", "upscale", "sheet", "edit", "inspect", "shot")
+STAGES = tuple(STAGE_TABLE)
 
 
 def configured_provider(stage: str) -> str:

@@ -24,6 +24,7 @@ from .core import (
     BudgetExceeded,
     ServiceError,
     activity_record,
+    character_advance_revision,
     membership_role,
     require,
 )

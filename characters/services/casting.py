@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .. import prompts
@@ -16,11 +15,19 @@ from ..models import (
     CastingCandidate,
     Character,
     Generation,
+    ReferenceChange,
     Stage,
 )
 from ..permissions import Action
 from ..storage import asset_read
-from .core import MAX_CANDIDATES, MIN_CANDIDATES, ServiceError, activity_record, require
+from .core import (
+    MAX_CANDIDATES,
+    MIN_CANDIDATES,
+    ServiceError,
+    activity_record,
+    character_advance_revision,
+    require,
+)
 from .generations import generation_create, keep_result
 from .team import vote_tally
 
@@ -128,9 +135,13 @@ def candidate_approve(
             candidate.decided_at = now
             candidate.save(update_fields=["decision", "decided_by", "decided_at"])
             character.locked_candidate = candidate
-            character.reference_revision = F("reference_revision") + 1
-            character.save(update_fields=["locked_candidate", "reference_revision", "updated_at"])
-            character.refresh_from_db(fields=["reference_revision"])
+            character.save(update_fields=["locked_candidate", "updated_at"])
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.FACE_LOCKED,
+                user=user,
+                summary="A new face was locked",
+            )
             upscale = generation_create(
                 project=character.project,
                 character=character,
@@ -181,8 +192,13 @@ def character_unlock_face(
         candidate.decided_at = timezone.now()
         candidate.save(update_fields=["decision", "decided_by", "decided_at"])
         character.locked_candidate = None
-        character.reference_revision = F("reference_revision") + 1
-        character.save(update_fields=["locked_candidate", "reference_revision", "updated_at"])
+        character.save(update_fields=["locked_candidate", "updated_at"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.FACE_UNLOCKED,
+            user=user,
+            summary=f"Face unlocked: {reason}",
+        )
         character.refresh_from_db()
         activity_record(
             project=character.project,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 
 from .. import imaging, prompts
 
@@ -24,14 +24,14 @@ from ..models import (
     Generation,
     Panel,
     PanelRevision,
+    ReferenceChange,
     SheetOption,
     Stage,
 )
 from ..permissions import Action, Denied
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, keep_result
-from .references import references_sync_on_commit
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
 
@@ -412,8 +412,6 @@ def _apply_panel_image(
     )
     SheetOption.objects.filter(pk=option.pk).update(image=sheet)
     Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
-    Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
-    references_sync_on_commit(character_id=character.pk)
     return revision
 
 
@@ -434,6 +432,15 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
             status=Annotation.Status.RESOLVED, resolved_by_revision=revision
         )
     character = Character.objects.get(pk=panel.sheet.character_id)
+    instruction = generation.parameters.get("instruction", "")
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"{panel.label} fixed: {instruction}",
+        panel_kind=panel.kind,
+        panel_revision=revision,
+    )
     activity_record(
         project=character.project,
         actor=user,
@@ -469,7 +476,14 @@ def panel_revert(
             instruction=f"Reverted to revision {revision.number}",
             reverted_from=revision,
         )
-        character.refresh_from_db(fields=["reference_revision"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.PANEL_REVERT,
+            user=user,
+            summary=f"{panel.label} reverted to revision {revision.number}",
+            panel_kind=panel.kind,
+            panel_revision=new,
+        )
         activity_record(
             project=character.project,
             actor=user,

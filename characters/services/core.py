@@ -1,14 +1,18 @@
-"""Shared service pieces: the refusal error, access checks, and the activity record."""
+"""Shared service pieces: the refusal error, access checks, the activity record, and the one
+function that advances a character's reference revision."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
 
 from ..models import (
     Activity,
     Character,
     Membership,
+    PanelRevision,
     Project,
+    ReferenceChange,
     Role,
 )
 from ..permissions import Action, Denied, role_allows
@@ -67,3 +71,40 @@ def activity_record(
         target_id=getattr(target, "pk", None),
         data=data,
     )
+
+
+# --- reference revision ----------------------------------------------------------------------
+
+
+def character_advance_revision(
+    *,
+    character: Character,
+    kind: str,
+    user: AbstractBaseUser | None,
+    summary: str = "",
+    panel_kind: str = "",
+    panel_revision: PanelRevision | None = None,
+) -> int:
+    """The one way a character's references change: bump the revision and record why.
+
+    Every shot remembers the revision it was made from; the ReferenceChange rows past it are
+    what that shot misses. Call it inside the transaction that changes the references, so the
+    change and its reason land together. Returns the new revision (also set on `character`).
+    """
+    Character.objects.filter(pk=character.pk).update(reference_revision=F("reference_revision") + 1)
+    revision = Character.objects.values_list("reference_revision", flat=True).get(pk=character.pk)
+    ReferenceChange.objects.create(
+        character=character,
+        revision=revision,
+        kind=kind,
+        panel_kind=panel_kind,
+        panel_revision=panel_revision,
+        summary=summary[:300],
+        actor=user if user is not None and user.is_authenticated else None,
+    )
+    character.reference_revision = revision
+    # The video provider's asset library follows the references (after commit, in a task).
+    from .references import references_sync_on_commit
+
+    references_sync_on_commit(character_id=character.pk)
+    return revision

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
+from PIL import Image
 
 from .. import imaging, prompts
 from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, SheetSpec
@@ -17,14 +18,14 @@ from ..models import (
     Character,
     Generation,
     Panel,
+    ReferenceChange,
     SheetOption,
     Stage,
 )
 from ..permissions import Action
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, keep_result
-from .references import references_sync_on_commit
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -121,9 +122,10 @@ def sheet_generate(
     return options
 
 
-def sheet_store_split(*, option: SheetOption, sheet_bytes: bytes) -> SheetOption:
-    """Split a finished sheet into its panels: boxes and previews (crops wait until needed)."""
-    result = imaging.split_sheet(sheet_bytes, option.preset)
+def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> SheetOption:
+    """Split a finished sheet into its panels: boxes and previews (crops wait until needed).
+    `sheet` is its bytes or, for a sheet just stored, the image its guarded decode loaded."""
+    result = imaging.split_sheet(sheet, option.preset)
     project = option.character.project
     panels = []
     for order, found in enumerate(result.panels):
@@ -159,7 +161,7 @@ def sheet_resplit(*, option: SheetOption, user: AbstractBaseUser | None) -> Shee
         raise ServiceError(
             "Unlock the sheet before re-splitting it; its panels are the locked references."
         )
-    sheet_store_split(option=option, sheet_bytes=asset_read(option.image))
+    sheet_store_split(option=option, sheet=asset_read(option.image))
     activity_record(
         project=option.character.project,
         actor=user,
@@ -197,9 +199,13 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
             option.locked_at = timezone.now()
             option.save(update_fields=["status", "locked_by", "locked_at"])
             character.locked_sheet = option
-            character.reference_revision = F("reference_revision") + 1
-            character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
-            character.refresh_from_db(fields=["reference_revision"])
+            character.save(update_fields=["locked_sheet", "updated_at"])
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.SHEET_LOCKED,
+                user=user,
+                summary=f"Sheet option {option.index} locked",
+            )
             activity_record(
                 project=character.project,
                 actor=user,
@@ -210,8 +216,6 @@ def sheet_lock(*, option: SheetOption, user: AbstractBaseUser | None) -> SheetOp
                 revision=character.reference_revision,
                 tally=vote_tally(sheet=option),
             )
-            # The face and panels go to the video provider's asset library once committed.
-            references_sync_on_commit(character_id=character.pk)
     except IntegrityError as exc:
         raise ServiceError(
             "Another sheet option was locked at the same moment; only one can be locked."
@@ -235,8 +239,13 @@ def sheet_unlock(*, character: Character, user: AbstractBaseUser | None, reason:
         option.status = SheetOption.Status.READY
         option.save(update_fields=["status"])
         character.locked_sheet = None
-        character.reference_revision = F("reference_revision") + 1
-        character.save(update_fields=["locked_sheet", "reference_revision", "updated_at"])
+        character.save(update_fields=["locked_sheet", "updated_at"])
+        character_advance_revision(
+            character=character,
+            kind=ReferenceChange.Kind.SHEET_UNLOCKED,
+            user=user,
+            summary=f"Sheet unlocked: {reason}",
+        )
         character.refresh_from_db()
         activity_record(
             project=character.project,
@@ -278,9 +287,15 @@ def panel_set_box(
         Panel.objects.filter(pk=panel.pk).update(
             x=x, y=y, w=w, h=h, preview=preview, crop=None, detected=False
         )
-        if option.status == SheetOption.Status.LOCKED:
-            Character.objects.filter(pk=character.pk).update(
-                reference_revision=F("reference_revision") + 1
+        # Read the lock from the database, not the caller's copy of the option.
+        character = Character.objects.select_for_update().get(pk=character.pk)
+        if character.locked_sheet_id == option.pk:
+            character_advance_revision(
+                character=character,
+                kind=ReferenceChange.Kind.PANEL_BOX,
+                user=user,
+                summary=f"The {panel.label.lower()} panel's box was corrected",
+                panel_kind=panel.kind,
             )
         activity_record(
             project=character.project,
@@ -332,9 +347,11 @@ def sheet_request(generation: Generation) -> GenerationRequest:
 
 def sheet_keep(generation: Generation, result: GenerationResult) -> None:
     option = SheetOption.objects.select_related("character__project").get(generation=generation)
-    option.image = keep_result(generation, result)
+    # The one decode of a new sheet: checked, stored with its derived sizes, then split.
+    decoded = imaging.decode_checked(result.assets[0].data)
+    option.image = keep_result(generation, result, decoded=decoded)
     option.save(update_fields=["image"])
-    sheet_store_split(option=option, sheet_bytes=result.assets[0].data)
+    sheet_store_split(option=option, sheet=decoded[1])
 
 
 def panel_reference(panel: Panel) -> ReferenceImage:

@@ -251,10 +251,7 @@ def shot_staleness(shot: Shot) -> list[dict]:
         if row.reference_revision >= character.reference_revision:
             continue
         changes = [
-            a
-            for a in character.activities.all()
-            if a.verb in ("fixed panel", "reverted panel", "locked sheet", "unlocked sheet")
-            and int(a.data.get("revision") or 0) > row.reference_revision
+            c for c in character.reference_changes.all() if c.revision > row.reference_revision
         ]
         missing.append(
             {
@@ -271,7 +268,7 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
     require(project=project, user=user, action=Action.GENERATE)
     renders = []
     for shot in Shot.objects.filter(project=project).prefetch_related(
-        "cast__character__activities"
+        "cast__character__reference_changes"
     ):
         if shot_staleness(shot):
             try:

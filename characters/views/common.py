@@ -17,9 +17,8 @@ from django.core import signing
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
-from django_htmx.http import trigger_client_event
 
-from ..models import Activity, Membership, Project, Role, ShareLink
+from ..models import Membership, Project, Role, ShareLink
 from ..permissions import Action, Denied, role_allows
 
 log = logging.getLogger("turnaround.access")
@@ -134,6 +133,15 @@ def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def project_access(request: HttpRequest, slug: str) -> Access:
     """The project and what this request may do there, in one query for a member (two for a
     guest). Anyone else gets a 404, never a 403: another project's existence is not revealed."""
+    cached = getattr(request, "_turnaround_access", None)
+    if cached is not None and cached.project.slug == slug:
+        return cached  # worked out once per request (announces_change and the view both ask)
+    access = _project_access(request, slug)
+    request._turnaround_access = access
+    return access
+
+
+def _project_access(request: HttpRequest, slug: str) -> Access:
     user = request.user
     projects = Project.objects.filter(slug=slug)
     if user.is_authenticated and not user.is_superuser:
@@ -159,30 +167,5 @@ def project_access(request: HttpRequest, slug: str) -> Access:
     raise Http404("No such project.")
 
 
+# The one event of the character page: someone else changed the character (see views/team.py).
 CHANGED = "character-changed"
-
-
-def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """After an htmx POST, tell the page the character changed so its header and history
-    fragments (which listen for `character-changed from:body`) refresh themselves."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        # Every state change records an Activity, so a new one is what "changed" means here; a
-        # refused or invalid request announces nothing.
-        before = _latest_activity_id()
-        response = view(request, *args, **kwargs)
-        if (
-            request.method == "POST"
-            and request.htmx
-            and response.status_code == 200
-            and _latest_activity_id() != before
-        ):
-            trigger_client_event(response, CHANGED)
-        return response
-
-    return wrapped
-
-
-def _latest_activity_id() -> int:
-    return Activity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -11,8 +11,8 @@ from django_htmx.http import trigger_client_event
 from .. import selectors, services
 from ..models import Annotation, ContinuityRule, Generation, PanelRevision
 from ..permissions import Action
-from .casting import _load, card_context, character_context
-from .common import announces_change, login_required
+from .character import announces_change, base_context, load, respond
+from .common import login_required
 
 
 def _float(value: str | None) -> float | None:
@@ -62,7 +62,7 @@ def _panel_response(
 @login_required
 @require_GET
 def panel(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     item = selectors.panel_for(character, pk)
     context = panel_context(request, access, character, item)
     if (
@@ -81,9 +81,8 @@ def panel(request: HttpRequest, project_slug: str, character_slug: str, pk: int)
 
 @login_required
 @require_POST
-@announces_change
 def annotate(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.ANNOTATE)
     item = selectors.panel_for(character, pk)
     error = ""
@@ -123,9 +122,8 @@ def _annotation(character, pk: int) -> Annotation:
 
 @login_required
 @require_POST
-@announces_change
 def reply(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.ANNOTATE)
     annotation = _annotation(character, pk)
     error = ""
@@ -142,11 +140,10 @@ def reply(request: HttpRequest, project_slug: str, character_slug: str, pk: int)
 
 @login_required
 @require_POST
-@announces_change
 def annotation_status(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.ANNOTATE)
     annotation = _annotation(character, pk)
     error = ""
@@ -161,9 +158,8 @@ def annotation_status(
 
 @login_required
 @require_POST
-@announces_change
 def fix(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     annotation = _annotation(character, pk)
     error = ""
@@ -180,9 +176,8 @@ def fix(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -
 
 @login_required
 @require_POST
-@announces_change
 def revert(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     revision = (
         PanelRevision.objects.filter(panel__sheet__character=character, pk=pk)
@@ -210,7 +205,7 @@ def revert(request: HttpRequest, project_slug: str, character_slug: str, pk: int
 @require_POST
 @announces_change
 def rule_add(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     source = None
     if request.POST.get("annotation"):
@@ -237,7 +232,7 @@ def rule_add(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 def rule_remove(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     rule = ContinuityRule.objects.filter(character=character, pk=pk).first()
     if rule is None:
@@ -249,11 +244,7 @@ def rule_remove(
 def _sheets_or_redirect(request, access, character, **extra) -> HttpResponse:
     if request.htmx:
         character = selectors.character_for(access.project, character.slug)
-        return render(
-            request,
-            "characters/character.html#continuity",
-            character_context(request, access, character, **extra),
-        )
+        return respond(request, access, character, "continuity", **extra)
     for value in extra.values():
         if value:
             messages.error(request, value)
@@ -264,7 +255,7 @@ def _sheets_or_redirect(request, access, character, **extra) -> HttpResponse:
 @require_POST
 @announces_change
 def inspect(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.ANNOTATE)
     error = ""
     try:
@@ -282,12 +273,12 @@ def inspection(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     """One inspection's card, polled while it runs."""
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     generation = Generation.objects.filter(character=character, stage="inspect", pk=pk).first()
     if generation is None:
         raise Http404("No such inspection.")
-    context = card_context(access, character, inspection=generation)
-    response = render(request, "characters/character.html#inspection-card", context)
+    context = base_context(access, character, inspection=generation)
+    response = render(request, "characters/character/continuity.html#inspection-card", context)
     if generation.is_final:
         # The panels' open-annotation counts changed: the continuity block refreshes itself.
         trigger_client_event(response, "inspection-finished", {"id": generation.pk})

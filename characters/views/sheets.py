@@ -6,34 +6,40 @@ from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import trigger_client_event
 
 from .. import references, selectors, services
 from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import SheetOption
 from ..permissions import Action
-from .casting import (
-    _load,
-    card_context,
-    character_context,
+from .character import (
+    announces_change,
+    base_context,
+    load,
     polled_status,
+    render_page,
+    respond,
     unchanged_since_last_poll,
 )
-from .common import announces_change, login_required, project_access
+from .common import login_required, project_access
+
+# Locking or unlocking the sheet changes the stage badge and whether the face may be unlocked.
+LOCK_CHANGED = ("character-head", "locked-info")
 
 
-def _sheets_fragment(request: HttpRequest, access, character, **extra) -> HttpResponse:
-    character = selectors.character_for(access.project, character.slug)
-    context = character_context(request, access, character, **extra)
-    return render(request, "characters/character.html#sheets", context)
+def _sheets_fragment(
+    request: HttpRequest, access, character, *, oob: tuple[str, ...] = (), **extra
+) -> HttpResponse:
+    if oob:  # a lock or unlock changed the character itself: show it as it is now
+        character = selectors.character_for(access.project, character.slug)
+    return respond(request, access, character, "sheets", oob=oob, **extra)
 
 
 @login_required
 @require_POST
 @announces_change
 def generate(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.GENERATE)
     form = SheetForm(request.POST)
     error = ""
@@ -55,11 +61,7 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
         return _sheets_fragment(request, access, character, sheet_form=form, sheet_error=error)
     if error:
         messages.error(request, error)
-    return render(
-        request,
-        "characters/character.html",
-        character_context(request, access, character, sheet_form=form, sheet_error=error),
-    )
+    return render_page(request, access, character, sheet_form=form, sheet_error=error)
 
 
 @login_required
@@ -73,16 +75,10 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
     character = selectors.character_for(access.project, character_slug)
     sheet = selectors.sheet_option_for(character, pk)
     if request.htmx and request.GET.get("fragment") == "card":
-        response = render(
-            request,
-            "characters/character.html#sheet-card",
-            card_context(access, character, option=sheet),
-        )
-        if request.GET.get("poll") == "1" and sheet.generation.is_final:
-            trigger_client_event(response, "sheet-finished", {"id": sheet.pk})
-        return response
-    context = character_context(request, access, character, option=sheet)
-    context["panels"] = list(sheet.panels.all())
+        # A finished card replaces the polling one, which stops the polling; nothing else on
+        # the page depends on it, so nothing else is sent or re-fetched.
+        return sheet_card(request, access, character, sheet)
+    context = base_context(access, character, option=sheet, panels=list(sheet.panels.all()))
     return render(request, "characters/sheet.html", context)
 
 
@@ -90,7 +86,7 @@ def option(request: HttpRequest, project_slug: str, character_slug: str, pk: int
 @require_POST
 @announces_change
 def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     sheet = selectors.sheet_option_for(character, pk)
     error = ""
@@ -99,8 +95,8 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
     except services.ServiceError as exc:
         error = str(exc)
     if request.htmx:
-        response = _sheets_fragment(request, access, character, sheet_error=error)
-        return response if error else trigger_client_event(response, "sheet-locked", {"id": pk})
+        oob = () if error else LOCK_CHANGED
+        return _sheets_fragment(request, access, character, oob=oob, sheet_error=error)
     if error:
         messages.error(request, error)
     else:
@@ -114,7 +110,7 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
 @require_POST
 @announces_change
 def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     form = UnlockForm(request.POST)
     error = ""
@@ -128,7 +124,8 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
     else:
         error = "Say why the sheet is being unlocked."
     if request.htmx:
-        return _sheets_fragment(request, access, character, sheet_unlock_error=error)
+        oob = () if error else LOCK_CHANGED
+        return _sheets_fragment(request, access, character, oob=oob, sheet_unlock_error=error)
     if error:
         messages.error(request, error)
     return redirect(character.get_absolute_url() + "#sheets")
@@ -136,11 +133,10 @@ def unlock(request: HttpRequest, project_slug: str, character_slug: str) -> Http
 
 @login_required
 @require_POST
-@announces_change
 def panel_box(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     panel = selectors.panel_for(character, pk)
     form = PanelBoxForm(request.POST)
@@ -154,13 +150,16 @@ def panel_box(
         error = "Enter the box as whole pixels: x and y from 0, width and height from 1."
     if request.htmx:
         panel = selectors.panel_for(character, pk)
-        context = character_context(
-            request, access, character, option=panel.sheet, panel=panel, box_error=error
-        )
+        context = base_context(access, character, option=panel.sheet, panel=panel, box_error=error)
         return render(request, "characters/sheet.html#panel-row", context)
     if error:
         messages.error(request, error)
     return redirect("sheet-option", project_slug, character_slug, panel.sheet_id)
+
+
+def sheet_card(request: HttpRequest, access, character, option, **extra) -> HttpResponse:
+    context = base_context(access, character, option=option, **extra)
+    return render(request, "characters/character/sheets.html#sheet-card", context)
 
 
 @login_required
@@ -169,7 +168,7 @@ def panel_image(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     """The panel at full resolution: cut from the sheet the first time, then kept."""
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     panel = selectors.panel_for(character, pk)
     crop = services.panel_crop(panel=panel)
     url = crop.url("original")
@@ -182,7 +181,7 @@ def panel_image(
 @require_GET
 def compare_panels(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     """One panel kind from every option side by side, next to the locked portrait."""
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     options = [o for o in selectors.sheet_options_for(character) if o.image_id]
     kinds: list[tuple[str, str]] = []
     for o in options:
@@ -208,7 +207,7 @@ def compare_panels(request: HttpRequest, project_slug: str, character_slug: str)
 @login_required
 @require_GET
 def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     data, _ = references.manifest(character)
     response = JsonResponse(data, json_dumps_params={"indent": 2})
     response["Cache-Control"] = "private, no-cache"
@@ -218,7 +217,7 @@ def manifest(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
 @login_required
 @require_GET
 def reference_pack(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
-    _, character = _load(request, project_slug, character_slug)
+    _, character = load(request, project_slug, character_slug)
     if character.locked_candidate_id is None:
         messages.error(request, "Lock a face (and a sheet) before downloading the reference pack.")
         return redirect(character.get_absolute_url())

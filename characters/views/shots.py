@@ -9,9 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import services
-from ..models import Activity, Character, Shot, ShotCharacter, ShotRender
+from ..models import Character, Shot, ShotCharacter, ShotRender
 from ..permissions import Action
-from .casting import TYPICAL_SECONDS
 from .common import login_required, project_access
 
 
@@ -23,17 +22,7 @@ def shots_queryset(project):
             Prefetch(
                 "cast",
                 queryset=ShotCharacter.objects.select_related("character").prefetch_related(
-                    Prefetch(
-                        "character__activities",
-                        queryset=Activity.objects.filter(
-                            verb__in=[
-                                "fixed panel",
-                                "reverted panel",
-                                "locked sheet",
-                                "unlocked sheet",
-                            ]
-                        ),
-                    )
+                    "character__reference_changes"
                 ),
             ),
             Prefetch("renders", queryset=ShotRender.objects.select_related("generation", "video")),
@@ -59,7 +48,6 @@ def _context(access, **extra) -> dict:
         "ready_characters": ready,
         "ratios": services.SHOT_RATIOS,
         "resolutions": services.SHOT_RESOLUTIONS,
-        "typical_seconds": TYPICAL_SECONDS,
         **extra,
     }
 

@@ -14,10 +14,11 @@ from django_htmx.http import trigger_client_event
 from .. import selectors, services
 from ..models import Activity, Character, Notification
 from ..permissions import Action
-from .casting import _card_or_redirect, _load, card_context
-from .common import CHANGED, announces_change, login_required, project_access
+from .casting import card_or_redirect
+from .character import announces_change, load
+from .common import CHANGED, login_required, project_access
+from .sheets import sheet_card
 
-REMOTE_CHANGE = "character-remote-change"
 VOTE_VALUES = {"up": 1, "down": -1}
 
 
@@ -39,11 +40,11 @@ def _cast_vote(request: HttpRequest, **target: object) -> str:
 def candidate_vote(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.VOTE)
     candidate = selectors.candidate_for(character, pk)
     error = _cast_vote(request, candidate=candidate)
-    return _card_or_redirect(request, access, character, candidate, error=error)
+    return card_or_redirect(request, access, character, candidate, error=error)
 
 
 @login_required
@@ -52,22 +53,22 @@ def candidate_vote(
 def sheet_vote(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.VOTE)
     option = selectors.sheet_option_for(character, pk)
     error = _cast_vote(request, sheet=option)
     if request.htmx:
         option = selectors.sheet_option_for(character, pk)
-        context = card_context(access, character, option=option, card_error=error)
-        return render(request, "characters/character.html#sheet-card", context)
+        return sheet_card(request, access, character, option, card_error=error)
     return redirect(character.get_absolute_url() + f"#sheet-{option.pk}")
 
 
 @login_required
 @require_POST
+@announces_change
 def comment(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     """A comment in the character's history, by a member or a guest whose link allows it."""
-    access, character = _load(request, project_slug, character_slug)
+    access, character = load(request, project_slug, character_slug)
     access.require(Action.ANNOTATE)
     text = request.POST.get("text", "")
     error = ""
@@ -91,8 +92,7 @@ def comment(request: HttpRequest, project_slug: str, character_slug: str) -> Htt
             "comment_text": text,
             "comment_error": error,
         }
-        response = render(request, "characters/team.html#comment-form", context)
-        return response if error else trigger_client_event(response, CHANGED)
+        return render(request, "characters/team.html#comment-form", context)
     return redirect(character.get_absolute_url() + "#history")
 
 
@@ -100,8 +100,9 @@ def comment(request: HttpRequest, project_slug: str, character_slug: str) -> Htt
 @require_GET
 def changes(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     """Has anything happened to the character since activity `since`? 204 if not; otherwise a
-    fresh poller (carrying the newest id) and, when someone else made the change, events that
-    make the header, history and stage refresh. One query beyond access."""
+    fresh poller (carrying the newest id) and, when someone else made the change, the one event
+    the head, stage and history listen for. One query beyond access. (One's own changes reach
+    the page in the answer to the POST, as out-of-band swaps.)"""
     access = project_access(request, project_slug)
     try:
         since = int(request.GET.get("since", "0"))
@@ -136,7 +137,6 @@ def changes(request: HttpRequest, project_slug: str, character_slug: str) -> Htt
     )
     if (row["last_other"] or 0) > since:
         trigger_client_event(response, CHANGED)
-        trigger_client_event(response, REMOTE_CHANGE)
     return response
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from PIL import Image
 
 from characters.generators.offline import draw_portrait, traits_from
+from characters.stages import STAGES
 
 RECRAFT_KEY = "fake-recraft-key"
 GEMINI_KEY = "fake-gemini-key"
@@ -1279,12 +1280,30 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"ok": True})
 
 
+# Which stage's typical time each synchronous route stands for (--typical). One Gemini route
+# serves sheets, edits and inspection: it takes the sheet's time, the longest of the three.
+TYPICAL_ROUTES = (
+    ("recraft.generate", "casting", "recraft"),
+    ("recraft.upscale", "upscale", "recraft"),
+    ("gemini.generate", "sheet", "gemini"),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--typical",
+        action="store_true",
+        help="answer as slowly as the real services usually do (the stage table's figures)",
+    )
     args = parser.parse_args()
     fake = FakeProvider()
+    if args.typical:
+        for route, stage, provider in TYPICAL_ROUTES:
+            seconds = STAGES[stage].typical(provider)
+            fake.add_fault(route, "latency", times=10**9, seconds=seconds)
     base = fake.start(args.host, args.port)
     hostport = base.split("//", 1)[1]
     print(f"Fake providers on {base}")

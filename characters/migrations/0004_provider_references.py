@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("characters", "0002_notification"),
+        ("characters", "0003_reference_change"),
     ]
 
     operations = [

@@ -1,0 +1,266 @@
+"""The character page: a shell of one fragment per stage, each rendered from a lean context.
+
+templates/characters/character.html is the shell (head, stage, side); each stage has its own
+template under templates/characters/character/ with its partials. A fragment is rendered from
+FRAGMENTS[name], which builds only what that fragment shows. After a POST, a view answers with
+its fragment and the fragments it changed as out-of-band swaps (`respond(..., oob=...)`), and
+`announces_change` adds the history when an Activity was recorded: the page never re-fetches.
+The one event left is `character-changed`, sent by the changes poller when *someone else*
+changed the character (head, stage and history then fetch themselves) — see views/team.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .. import selectors
+from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
+from ..models import Activity, Character, Generation
+from ..permissions import Action
+from .common import Access, login_required, project_access
+
+# Typical seconds per provider, shown next to a pending card's elapsed time.
+
+PAGE = "characters/character.html"
+# Where each fragment's partial lives: the shell, or the stage's own template.
+TEMPLATES = {
+    "character-head": PAGE,
+    "stage": PAGE,
+    "history": PAGE,
+    "casting": "characters/character/casting.html",
+    "candidate-card": "characters/character/casting.html",
+    "locked-info": "characters/character/locked_face.html",
+    "upscale-status": "characters/character/locked_face.html",
+    "sheets": "characters/character/sheets.html",
+    "sheet-card": "characters/character/sheets.html",
+    "continuity": "characters/character/continuity.html",
+    "reference-assets": "characters/character/references.html",
+    "inspection-card": "characters/character/continuity.html",
+    "brief-form": "characters/character/brief.html",
+}
+
+
+def load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple[Access, Character]:
+    access = project_access(request, project_slug)
+    return access, selectors.character_for(access.project, character_slug)
+
+
+def base_context(access: Access, character: Character, **extra: object) -> dict:
+    """What every fragment needs: the project, the request's access and the character. Cards
+    (which poll) and the option/panel pages render from this alone."""
+    return {
+        "project": access.project,
+        "access": access,
+        "character": character,
+        "lc": character.locked_candidate,
+        **extra,
+    }
+
+
+# --- one context per fragment: only what it shows ----------------------------------------------
+
+
+def head_context(access: Access, character: Character) -> dict:
+    return {}
+
+
+def casting_context(access: Access, character: Character) -> dict:
+    return {"candidates": list(selectors.candidates_for(character)), "cast_form": CastForm()}
+
+
+def locked_info_context(access: Access, character: Character) -> dict:
+    return {"unlock_form": UnlockForm()}
+
+
+def continuity_context(access: Access, character: Character) -> dict:
+    if not character.locked_sheet_id:
+        return {}
+    return {
+        "locked_panels": selectors.locked_panels(character),
+        "rules": list(character.rules.all()),
+        "inspections": selectors.inspections_for(character),
+    }
+
+
+def references_context(access: Access, character: Character) -> dict:
+    rows = selectors.reference_assets_for(character) if character.locked_sheet_id else []
+    return {
+        "reference_assets": rows,
+        "reference_assets_waiting": any(r.status in ("queued", "pending") for r in rows),
+    }
+
+
+def sheets_context(access: Access, character: Character) -> dict:
+    return {
+        "sheet_options": list(selectors.sheet_options_for(character, panels=False)),
+        "sheet_form": SheetForm(),
+        **continuity_context(access, character),
+        **references_context(access, character),
+    }
+
+
+def stage_context(access: Access, character: Character) -> dict:
+    if character.locked_candidate_id:
+        return {**locked_info_context(access, character), **sheets_context(access, character)}
+    return casting_context(access, character)
+
+
+def brief_context(access: Access, character: Character) -> dict:
+    return {"brief_form": BriefForm(instance=character)}
+
+
+def history_context(access: Access, character: Character) -> dict:
+    return {"history": list(selectors.character_history(character))}
+
+
+def side_context(access: Access, character: Character) -> dict:
+    spend = selectors.spend_by_stage(character) if access.can(Action.SEE_COSTS) else []
+    return {
+        **brief_context(access, character),
+        **history_context(access, character),
+        "spend": spend,
+    }
+
+
+FRAGMENTS: dict[str, Callable[[Access, Character], dict]] = {
+    "character-head": head_context,
+    "stage": stage_context,
+    "casting": casting_context,
+    "locked-info": locked_info_context,
+    "upscale-status": head_context,  # polls every second: the base context is all it reads
+    "sheets": sheets_context,
+    "continuity": continuity_context,
+    "reference-assets": references_context,
+    "brief-form": brief_context,
+    "history": history_context,
+}
+
+
+def page_context(access: Access, character: Character, **extra: object) -> dict:
+    return (
+        base_context(
+            access, character, **stage_context(access, character), **side_context(access, character)
+        )
+        | extra
+    )
+
+
+def fragment_html(
+    request: HttpRequest, access: Access, character: Character, name: str, **extra: object
+) -> str:
+    context = base_context(access, character, **FRAGMENTS[name](access, character)) | extra
+    return render_to_string(f"{TEMPLATES[name]}#{name}", context, request=request)
+
+
+def respond(
+    request: HttpRequest,
+    access: Access,
+    character: Character,
+    name: str,
+    *,
+    oob: tuple[str, ...] = (),
+    **extra: object,
+) -> HttpResponse:
+    """The fragment `name` (with `extra`, e.g. a bound form or an error), followed by each
+    fragment in `oob` as an out-of-band swap: everything the change touched, in one answer."""
+    parts = [fragment_html(request, access, character, name, **extra)]
+    parts += [fragment_html(request, access, character, other, oob=other) for other in oob]
+    return HttpResponse("".join(parts))
+
+
+def render_page(
+    request: HttpRequest, access: Access, character: Character, **extra: object
+) -> HttpResponse:
+    return render(request, PAGE, page_context(access, character, **extra))
+
+
+def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """After an htmx POST on the character page that recorded an Activity, append the fresh
+    history as an out-of-band swap. Reads only this project's activity: the newest id before
+    the view, then the character's history after it (which the page needs anyway)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if request.method != "POST" or not request.htmx:
+            return view(request, *args, **kwargs)
+        access = project_access(request, kwargs["project_slug"])
+        before = _latest_activity_id(access)
+        response = view(request, *args, **kwargs)
+        slug = kwargs.get("character_slug")
+        if response.status_code == 200 and slug and not response.streaming:
+            history = list(selectors.character_history_by_slug(access.project, slug))
+            if history and history[0].pk > before:
+                context = {
+                    "project": access.project,
+                    "access": access,
+                    "character": {"slug": slug},
+                    "history": history,
+                    "oob": "history",
+                }
+                response.content += render_to_string(
+                    f"{PAGE}#history", context, request=request
+                ).encode()
+        return response
+
+    return wrapped
+
+
+def _latest_activity_id(access: Access) -> int:
+    return (
+        Activity.objects.filter(project=access.project)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+        or 0
+    )
+
+
+# --- card polling: shared by candidate, sheet and inspection cards -----------------------------
+
+
+def polled_status(model: type, access: Access, character_slug: str, pk: int) -> str:
+    """The status of the generation behind a polled card (candidate or sheet option), in one
+    query that also scopes it to the project and character; 404 when there is no such card."""
+    status = (
+        model.objects.filter(
+            pk=pk, character__project=access.project, character__slug=character_slug
+        )
+        .values_list("generation__status", flat=True)
+        .first()
+    )
+    if status is None:
+        raise Http404("No such card.")
+    return status
+
+
+def unchanged_since_last_poll(request: HttpRequest, status: str) -> bool:
+    """A pending card's poll says which status it shows (`seen`); same status, nothing to send."""
+    return (
+        bool(request.htmx)
+        and request.GET.get("poll") == "1"
+        and request.GET.get("seen") == status
+        and status not in Generation.FINAL
+    )
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+# Pages that show live state are never cached: htmx changes them in place, so a cached copy is
+# the page before those changes, and Back (e.g. from Compare) would show it.
+@login_required
+@never_cache
+@require_GET
+def character(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    access, character = load(request, project_slug, character_slug)
+    fragment = request.GET.get("fragment", "")
+    if request.htmx and fragment in FRAGMENTS:
+        return respond(request, access, character, fragment)
+    return render_page(request, access, character)

@@ -173,3 +173,77 @@ def test_the_reference_file_link_serves_only_prepared_images_and_expires(
     assert client.get(forged).status_code == 404
     monkeypatch.setattr(references, "URL_MAX_AGE", -1)  # every link is past its day
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+def test_pending_assets_are_checked_by_the_scheduler_and_release_a_waiting_shot(
+    character, owner, cast, approve, run_inline, sheets, settings, fake_provider
+):
+    """No worker waits: django-q2's own scheduler runs the one-off check when it is due, the
+    check reads each asset over signed HTTP, and the waiting shot starts by itself."""
+    from django_q.models import Schedule
+    from django_q.scheduler import scheduler
+
+    from characters.apps import REFERENCE_CHECK_FUNC, ensure_schedules
+    from tests.fakes.server import ARK_ACCESS_KEY, ARK_KEY, ARK_SECRET_KEY, LibraryAsset
+
+    (candidate,) = cast(character, owner, count=1)
+    approve(candidate, owner)
+    (option,) = sheets(character, owner, count=1)
+    run_inline(services.sheet_lock, option=option, user=owner)
+    # From here shots go to Seedance (the fake), whose library holds the character's images,
+    # still Processing after upload.
+    fake_provider.reset()
+    base = fake_provider.base_url
+    settings.ARK_API_KEY, settings.ARK_API_BASE = ARK_KEY, f"{base}/ark/api/v3"
+    settings.ARK_ACCESS_KEY, settings.ARK_SECRET_KEY = ARK_ACCESS_KEY, ARK_SECRET_KEY
+    settings.ARK_ASSET_API_BASE = f"{base}/ark-open"
+    settings.TURNAROUND_DOWNLOAD_HOSTS = [base.split("//", 1)[1]]
+    settings.TURNAROUND_SEEDANCE_POLL_INTERVAL = 0.05
+    fake_provider.asset_gets_to_active = 0
+    for row in ReferenceAsset.objects.filter(character=character, current=True):
+        asset_id = f"asset-20261201000000-{row.pk:05d}"
+        fake_provider.assets[asset_id] = LibraryAsset(asset_id, "group-1", "", row.kind, 900, 1200)
+        ReferenceAsset.objects.filter(pk=row.pk).update(
+            provider="seedance",
+            provider_id=asset_id,
+            status="pending",
+            next_check_at=timezone.now(),
+        )
+    Schedule.objects.filter(func=REFERENCE_CHECK_FUNC).delete()  # only the one-off below
+
+    shot = run_inline(
+        services.shot_create,
+        project=character.project,
+        user=owner,
+        prompt="She turns",
+        characters=[character],
+    )
+    shot = Shot.objects.get(pk=shot.pk)
+    assert shot.waiting_for_references and shot.generation is None
+
+    references._schedule_check()
+    references._schedule_check()  # one due check at a time, not one per caller
+    (once,) = Schedule.objects.filter(func=REFERENCE_CHECK_FUNC)
+    scheduler()  # not due yet: nothing runs
+    assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
+        "pending"
+    }
+    Schedule.objects.filter(pk=once.pk).update(next_run=timezone.now() - timedelta(seconds=1))
+    run_inline(scheduler)  # due: the check runs (inline here, on a worker in production)
+    assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
+        "active"
+    }
+    shot.refresh_from_db()
+    assert not shot.waiting_for_references and shot.generation.status == "succeeded", (
+        shot.generation.error
+    )
+    (create,) = fake_provider.routed("ark.create")
+    assert all(
+        c["image_url"]["url"].startswith("asset://")
+        for c in create.json()["content"]
+        if c["type"] == "image_url"
+    )
+    ensure_schedules(None)
+    (every_minute,) = Schedule.objects.filter(func=REFERENCE_CHECK_FUNC, schedule_type="I")
+    assert (every_minute.minutes, every_minute.repeats) == (1, -1)

@@ -10,7 +10,9 @@ Waiting never sleeps in a worker. After an upload the asset is read once; whatev
 pending is read again by `references_check`, which runs from a one-off django-q2 Schedule a
 few seconds later (re-created while anything is pending) and from an every-minute Schedule as
 a safety net (see apps.py). When the assets of a waiting shot are all active, the check starts
-its render. (NOTES.md: this is the mechanism for `waits` to fold into its submit/check.)
+its render. django-q2's scheduler wakes about every 30 s in a plain qcluster, so a pending asset
+is re-read within roughly 30-60 s of being due (assets usually take 5-10 s); a finer ticker can
+call `references_check` directly (NOTES.md: for `waits` to fold into its submit/check).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.fakes.server import ARK_KEY, GEMINI_KEY, RECRAFT_KEY
+from tests.fakes.server import ARK_KEY, ARK_SECRET_KEY, GEMINI_KEY, RECRAFT_KEY
 
 
 def run(*args: str) -> str:
@@ -22,7 +22,11 @@ def test_it_lists_each_stage_without_showing_keys(fake):
     assert "sheet    gemini    gemini-3-pro-image (key set)" in output
     assert "inspect  gemini    gemini-3.1-pro-preview (key set)" in output
     assert "shot     seedance  dreamina-seedance-2-0-260128 (key set)" in output
-    for key in (RECRAFT_KEY, GEMINI_KEY, ARK_KEY):
+    assert (
+        "shot references: Seedance asset library (key pair set; needs TURNAROUND_PUBLIC_URL)"
+        in output
+    )
+    for key in (RECRAFT_KEY, GEMINI_KEY, ARK_KEY, ARK_SECRET_KEY):
         assert key not in output
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -50,6 +51,14 @@ class Command(BaseCommand):
             self.stdout.write(f"{stage:<8} {serving:<9} {model}{note}")
             if serving != "offline" and serving not in used:
                 used.append(serving)
+        if shots_library_needed():
+            keys = (
+                "key pair set"
+                if settings.ARK_ACCESS_KEY and settings.ARK_SECRET_KEY
+                else ("needs ARK_ACCESS_KEY and ARK_SECRET_KEY")
+            )
+            url = settings.TURNAROUND_PUBLIC_URL or "needs TURNAROUND_PUBLIC_URL"
+            self.stdout.write(f"shot references: Seedance asset library ({keys}; {url})")
         if not options["check"]:
             return
         if not used:

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
+from . import services
 from .models import (
     Activity,
     Annotation,
@@ -23,6 +24,7 @@ from .models import (
     Shot,
     ShotCharacter,
     ShotRender,
+    Stage,
     Vote,
 )
 
@@ -104,8 +106,6 @@ class StageFilter(admin.SimpleListFilter):
     parameter_name = "stage"
 
     def lookups(self, request, model_admin):
-        from .models import Stage
-
         return Stage.choices
 
     def queryset(self, request, queryset):
@@ -233,8 +233,6 @@ class SheetOptionAdmin(admin.ModelAdmin):
         return thumb(obj.image, 54)
 
     def _each(self, request, queryset, action, done: str) -> None:
-        from . import services
-
         ok = 0
         for option in queryset.select_related("character__project"):
             try:
@@ -249,8 +247,6 @@ class SheetOptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-split the selected sheets into panels")
     def resplit(self, request, queryset) -> None:
-        from . import services
-
         self._each(
             request,
             queryset,
@@ -260,16 +256,12 @@ class SheetOptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Lock the selected sheet")
     def lock(self, request, queryset) -> None:
-        from . import services
-
         self._each(
             request, queryset, lambda o: services.sheet_lock(option=o, user=request.user), "locked"
         )
 
     @admin.action(description="Unlock the selected sheet (reason: unlocked in the admin)")
     def unlock(self, request, queryset) -> None:
-        from . import services
-
         def run(option: SheetOption) -> None:
             if option.status != SheetOption.Status.LOCKED:
                 raise services.ServiceError("it is not locked.")

@@ -7,7 +7,7 @@ REFERENCE_CHECK_FUNC = "characters.services.references.references_check_task"
 
 def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
     """Create the every-minute requeue job once; rerunning migrate leaves it as it is."""
-    from django_q.models import Schedule
+    from django_q.models import Schedule  # here: models cannot be imported before apps load
 
     Schedule.objects.using(using).get_or_create(
         name="requeue stuck generations",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
+from .layouts import PRESETS
 from .models import Character
 from .services import MAX_CANDIDATES, MIN_CANDIDATES
 
@@ -90,10 +92,6 @@ class SheetForm(forms.Form):
     preset = forms.ChoiceField(label="Layout", choices=())
 
     def __init__(self, *args, **kwargs) -> None:
-        from django.conf import settings
-
-        from .layouts import PRESETS
-
         super().__init__(*args, **kwargs)
         self.fields["preset"].choices = [(p.name, p.label) for p in PRESETS.values()]
         self.fields["preset"].initial = settings.TURNAROUND_SHEET_PRESET

@@ -1,5 +1,7 @@
 """Turnaround's domain: projects, characters, and every reference a shot inherits.
 
+Long because it is the whole domain model in one place, as DESIGN.md describes it.
+
 State changes live in services/ (one module per area); the rules that must hold when two people act at once are
 database constraints here.
 """

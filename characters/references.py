@@ -7,6 +7,7 @@ prompt, provider, model, seed and cost of each generation behind them.
 
 from __future__ import annotations
 
+import json
 import tempfile
 import zipfile
 from typing import IO
@@ -112,8 +113,6 @@ def manifest(character: Character) -> tuple[dict, list[tuple[str, Asset]]]:
 
 def reference_pack(character: Character) -> IO[bytes]:
     """A zip of the locked references and manifest.json, spooled to disk past 64 MB."""
-    import json
-
     data, files = manifest(character)
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 - returned open
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as pack:

@@ -9,6 +9,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
+from .generators import routing
 from .models import (
     Activity,
     Annotation,
@@ -205,3 +206,16 @@ def reference_assets_for(character: Character) -> list:
             "provider", "order", "id"
         )
     )
+
+
+def stage_routes() -> list[dict]:
+    """Each stage, the provider settings route it to, and the one that will serve it (offline
+    where that provider has no key): the settings page's routing table."""
+    return [
+        {
+            "stage": stage,
+            "configured": routing.configured_provider(stage),
+            "provider": routing.provider_for(stage),
+        }
+        for stage in routing.STAGES
+    ]

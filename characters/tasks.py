@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -145,8 +146,6 @@ def _drop_connection() -> None:
 
 def _remove_written() -> None:
     """Delete files this attempt wrote: their rows were rolled back, so nothing points at them."""
-    from django.core.files.storage import default_storage
-
     for name in written_files():
         try:
             default_storage.delete(name)

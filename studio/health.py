@@ -28,7 +28,7 @@ def _check_database() -> str:
 def _check_broker() -> str:
     if not settings.REDIS_URL:
         return "orm"  # the ORM broker lives in the database checked above
-    import redis
+    import redis  # here: redis is installed only with the scale extra
 
     client = redis.Redis.from_url(
         settings.REDIS_URL, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT

@@ -1,5 +1,7 @@
 """The shared transport every provider client uses: timeouts, bounded retries, safe downloads.
 
+Long because it is one policy (deadlines, retries, downloads, redaction) that every client shares.
+
 One ProviderTransport per generator instance wraps one httpx.Client. It adds what httpx does not:
 an overall deadline per call (httpx timeouts are per socket operation, so a body that drips a
 byte at a time would never trip them), retries with jittered backoff that honour Retry-After and
@@ -23,7 +25,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+from django.conf import settings
 
+from ..imaging import ImageRejected, inspect_image
 from .base import GeneratorError
 
 logger = logging.getLogger("characters.generators")
@@ -537,9 +541,6 @@ def checked_image(data: bytes, what: str, *, attempts: int = 1) -> tuple[str, in
 
     what names the image in the error ("Gemini's image"); a refusal is permanent.
     """
-    # Imported here: imaging reads Django settings, and the fake server imports this package.
-    from characters.imaging import ImageRejected, inspect_image
-
     try:
         info = inspect_image(data)
     except ImageRejected as exc:
@@ -558,8 +559,6 @@ def transport_from_settings(
     **overrides: Any,
 ) -> ProviderTransport:
     """A transport configured from Django settings; overrides (tests, tools) win when given."""
-    from django.conf import settings
-
     options: dict[str, Any] = {
         "extra_download_hosts": getattr(settings, "TURNAROUND_DOWNLOAD_HOSTS", []),
         "max_download_bytes": getattr(settings, "TURNAROUND_MAX_DOWNLOAD_BYTES", 64 << 20),

@@ -1,5 +1,7 @@
 """Offline portraits: a person's traits read from a brief, drawn as a stylised face with Pillow.
 
+Long because the face is one drawing recipe (skin, hair, features, accessories) read top to bottom.
+
 The traits (skin, hair, eyes, features, accessories) come from the brief's words and a seed, so
 the same brief and seed always draw the same person; offline_sheet draws the same person from
 every angle. Everything here is drawing: the generator itself is in offline.py.

@@ -1,5 +1,7 @@
 """Offline turnaround sheets: the sheet, a panel edit and an inspection, drawn with Pillow.
 
+Long because the sheet, the edit and the inspector share one record of what was drawn where.
+
 The same traits that draw the offline casting portrait (traits_from) draw a stylised full-body
 figure per angle here, so every panel shows the same skin, hair and clothes, and the close-ups
 reuse draw_portrait. Accessories the brief names are drawn where they would be visible and

@@ -36,6 +36,7 @@ from .generations import (
     generation_fail,
     generation_requeue_stuck,
     generation_retry,
+    keep_result,
 )
 from .projects import (
     BRIEF_FIELDS,

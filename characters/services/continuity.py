@@ -1,4 +1,7 @@
-"""Continuity: annotations, rules, inspection, fixes at the source, reverts."""
+"""Continuity: annotations, rules, inspection, fixes at the source, reverts.
+
+Long because the loop is one area: a note, its inspection and its fix share their rows.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from .. import imaging, prompts
+from ..access import Access
 
 # --- continuity: annotations and rules ---------------------------------------------------------
 from ..generators.base import (
@@ -28,9 +32,15 @@ from ..models import (
     SheetOption,
     Stage,
 )
-from ..permissions import Action, Denied
+from ..permissions import Action
 from ..storage import asset_read, asset_store
-from .core import ServiceError, activity_record, character_advance_revision, require
+from .core import (
+    ServiceError,
+    access_for,
+    activity_record,
+    character_advance_revision,
+    require,
+)
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_crop, panel_reference
 from .team import notify_mentions
@@ -46,35 +56,55 @@ def _validate_region(x: float, y: float, w: float, h: float) -> None:
         raise ServiceError("The box must lie inside the panel.")
 
 
-def _author_fields(user: AbstractBaseUser | None, guest_name: str) -> dict:
-    if user is not None and user.is_authenticated:
-        return {"author": user, "guest_name": ""}
-    name = (guest_name or "").strip()
-    if not name:
+def _author_fields(access: Access) -> dict:
+    if not access.is_guest:
+        return {"author": access.user, "guest_name": ""}
+    if not access.guest_name:
         raise ServiceError("Enter your name so the team knows who wrote this.")
-    return {"author": None, "guest_name": name[:80]}
+    return {"author": None, "guest_name": access.guest_name}
 
 
 def annotation_create(
     *,
     panel: Panel,
-    user: AbstractBaseUser | None,
     body: str,
     x: float,
     y: float,
     w: float,
     h: float,
     kind: str = "note",
-    guest_name: str = "",
-    found_by_inspection: bool = False,
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> Annotation:
-    """A box drawn on a panel with a comment, tied to the panel revision it was drawn on."""
+    """A box drawn on a panel with a comment, tied to the panel revision it was drawn on.
+    A member passes `user`; a view passes the request's `access` (members and guests alike)."""
     character = panel.sheet.character
-    if can_annotate is None:
-        require(project=character.project, user=user, action=Action.ANNOTATE)
-    elif not can_annotate:
-        raise Denied("Your access to this project does not allow comments.")
+    access = access_for(project=character.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
+    return _annotation_add(
+        panel=panel,
+        body=body,
+        region=(x, y, w, h),
+        kind=kind,
+        author=_author_fields(access),
+        actor=access.actor,
+        actor_name=access.actor_name,
+    )
+
+
+def _annotation_add(
+    *,
+    panel: Panel,
+    body: str,
+    region: tuple[float, float, float, float],
+    kind: str,
+    author: dict,
+    actor: AbstractBaseUser | None,
+    actor_name: str,
+    found_by_inspection: bool = False,
+) -> Annotation:
+    character = panel.sheet.character
+    x, y, w, h = region
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write what is wrong or worth noting in the box.")
@@ -83,11 +113,6 @@ def annotation_create(
     if kind not in Annotation.Kind.values:
         raise ServiceError("Choose note or continuity error.")
     _validate_region(x, y, w, h)
-    author = (
-        _author_fields(user, guest_name)
-        if not found_by_inspection
-        else {"author": None, "guest_name": "Inspection"}
-    )
     with transaction.atomic():
         annotation = Annotation.objects.create(
             panel=panel,
@@ -103,8 +128,8 @@ def annotation_create(
         )
         activity = activity_record(
             project=character.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=actor,
+            actor_name=actor_name,
             verb="flagged continuity error"
             if kind == Annotation.Kind.CONTINUITY
             else "annotated panel",
@@ -120,22 +145,19 @@ def annotation_create(
 def annotation_reply(
     *,
     parent: Annotation,
-    user: AbstractBaseUser | None,
     body: str,
-    guest_name: str = "",
-    can_annotate: bool | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> Annotation:
     character = parent.panel.sheet.character
-    if can_annotate is None:
-        require(project=character.project, user=user, action=Action.ANNOTATE)
-    elif not can_annotate:
-        raise Denied("Your access to this project does not allow comments.")
+    access = access_for(project=character.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
     body = (body or "").strip()
     if not body:
         raise ServiceError("Write a reply first.")
     if parent.parent_id is not None:
         parent = parent.parent  # replies thread under the annotation, one level deep
-    author = _author_fields(user, guest_name)
+    author = _author_fields(access)
     with transaction.atomic():
         reply = Annotation.objects.create(
             panel=parent.panel,
@@ -147,8 +169,8 @@ def annotation_reply(
         )
         activity = activity_record(
             project=character.project,
-            actor=user,
-            actor_name=author["guest_name"],
+            actor=access.actor,
+            actor_name=access.actor_name,
             verb="replied",
             target=parent,
             character=character,
@@ -285,17 +307,15 @@ def inspection_apply(*, generation: Generation, findings: list[dict]) -> list[An
             continue
         reason = str(finding.get("reason") or "Found by inspection.")[:1000]
         created.append(
-            annotation_create(
+            _annotation_add(
                 panel=panel,
-                user=None,
                 body=f"{reason}\n(Seen in a shot: {generation.prompt})",
-                x=x,
-                y=y,
-                w=w,
-                h=h,
+                region=(x, y, w, h),
                 kind=Annotation.Kind.CONTINUITY,
+                author={"author": None, "guest_name": "Inspection"},
+                actor=None,
+                actor_name="Inspection",
                 found_by_inspection=True,
-                can_annotate=True,
             )
         )
     return created

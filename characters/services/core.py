@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F
 
+from ..access import Access
 from ..models import (
     Activity,
     Character,
@@ -15,7 +16,7 @@ from ..models import (
     ReferenceChange,
     Role,
 )
-from ..permissions import Action, Denied, role_allows
+from ..permissions import Action, Denied
 
 MAX_CANDIDATES = 8
 MIN_CANDIDATES = 1
@@ -43,8 +44,17 @@ def membership_role(*, project: Project, user: AbstractBaseUser | None) -> str |
 
 
 def require(*, project: Project, user: AbstractBaseUser | None, action: Action) -> None:
-    if not role_allows(membership_role(project=project, user=user), action):
-        raise Denied("Your role on this project does not allow that.")
+    """A member's action: the same Access rules the pages use (characters/access.py)."""
+    Access.of_member(project=project, user=user).require(action)
+
+
+def access_for(*, project: Project, user: AbstractBaseUser | None, access: Access | None) -> Access:
+    """The access a guest-capable service acts with: the one the view passed, else the member's."""
+    if access is not None:
+        if access.project.pk != project.pk:
+            raise Denied("That belongs to another project.")
+        return access
+    return Access.of_member(project=project, user=user)
 
 
 # --- activity --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..access import Access
 from ..models import (
     Activity,
     CastingCandidate,
@@ -27,7 +28,7 @@ from ..models import (
     Vote,
 )
 from ..permissions import Action, Denied
-from .core import ServiceError, activity_record, membership_role, require
+from .core import ServiceError, access_for, activity_record, require
 
 # --- team review: votes, comments, mentions, members, share links ----------------------------
 
@@ -123,26 +124,18 @@ def share_link_is_live(link: ShareLink) -> bool:
 def character_comment(
     *,
     character: Character,
-    user: AbstractBaseUser | None,
     text: str,
-    share_link: ShareLink | None = None,
-    guest_name: str = "",
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
 ) -> Activity:
     """A comment in the character's history, by a member who may annotate or by a guest whose
     share link allows comments. @mentions notify the members named."""
     project = character.project
-    if share_link is None or membership_role(project=project, user=user) is not None:
-        require(project=project, user=user, action=Action.ANNOTATE)
-        actor, actor_name = user, ""
-    else:
-        if (
-            share_link.project_id != project.pk
-            or not share_link_is_live(share_link)
-            or share_link.permission != ShareLink.Permission.COMMENT
-        ):
-            raise Denied("This share link does not allow comments.")
-        guest_name = (guest_name or "").strip()[:80] or "Guest"
-        actor, actor_name = None, f"{guest_name} (guest)"
+    access = access_for(project=project, user=user, access=access)
+    access.require(Action.ANNOTATE)
+    if access.is_guest and not share_link_is_live(access.link):
+        raise Denied("This share link has ended.")
+    actor, actor_name = access.actor, access.actor_name
     text = (text or "").strip()
     if not text:
         raise ServiceError("Write something to comment.")

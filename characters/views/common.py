@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cached_property, wraps
+from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
 from django.core import signing
@@ -18,50 +17,13 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
+from ..access import Access
 from ..models import Membership, Project, Role, ShareLink
-from ..permissions import Action, Denied, role_allows
 
 log = logging.getLogger("turnaround.access")
 
 SHARE_SESSION_KEY = "turnaround_shares"
 SHARE_SALT = "turnaround.share-grant"
-
-
-@dataclass(frozen=True)
-class Access:
-    project: Project
-    role: str | None
-    share: str | None = None  # a guest's link permission: "view" or "comment"
-    guest_name: str = ""
-    link: ShareLink | None = None
-
-    @property
-    def is_guest(self) -> bool:
-        return self.role is None and self.share is not None
-
-    def can(self, action: Action | str) -> bool:
-        action = Action(action)
-        if self.role is not None:
-            return role_allows(self.role, action)
-        if self.share is None:
-            return False
-        if action == Action.VIEW:
-            return True
-        if action == Action.ANNOTATE:
-            return self.share == ShareLink.Permission.COMMENT
-        if action == Action.SEE_COSTS:
-            return self.project.show_costs_to_guests
-        return False
-
-    def require(self, action: Action) -> None:
-        if not self.can(action):
-            raise Denied("Your role on this project does not allow that.")
-
-    @cached_property
-    def perms(self) -> dict[str, bool]:
-        # Templates read access.perms.<action> many times per page (once per card): work it
-        # out once per request. cached_property writes to __dict__, so a frozen dataclass is fine.
-        return {a.value: self.can(a) for a in Action}
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -153,16 +115,14 @@ def _project_access(request: HttpRequest, slug: str) -> Access:
     project = projects.first()
     if project is not None:
         if user.is_authenticated and user.is_superuser:
-            return Access(project=project, role=Role.OWNER)
+            return Access(project=project, role=Role.OWNER, user=user)
         role = getattr(project, "member_role", None)
         if role:
-            return Access(project=project, role=role)
+            return Access(project=project, role=role, user=user)
         grant = share_grant(request, project)
         if grant is not None:
             link, name = grant
-            return Access(
-                project=project, role=None, share=link.permission, guest_name=name, link=link
-            )
+            return Access.of_guest(project=project, link=link, guest_name=name)
     log_refusal(request, "no access to project")
     raise Http404("No such project.")
 

@@ -22,17 +22,6 @@ def _float(value: str | None) -> float | None:
         return None
 
 
-def _author(request: HttpRequest, access) -> dict:
-    """Who writes: the member, or a share-link guest under the name they gave."""
-    if access.is_guest:
-        return {
-            "user": None,
-            "guest_name": access.guest_name,
-            "can_annotate": access.can(Action.ANNOTATE),
-        }
-    return {"user": request.user}
-
-
 def panel_context(request: HttpRequest, access, character, panel, **extra) -> dict:
     return {
         "project": access.project,
@@ -89,7 +78,7 @@ def annotate(request: HttpRequest, project_slug: str, character_slug: str, pk: i
     try:
         services.annotation_create(
             panel=item,
-            **_author(request, access),
+            access=access,
             body=request.POST.get("body", ""),
             kind=request.POST.get("kind", "note"),
             x=_float(request.POST.get("x")),
@@ -129,7 +118,7 @@ def reply(request: HttpRequest, project_slug: str, character_slug: str, pk: int)
     error = ""
     try:
         services.annotation_reply(
-            parent=annotation, user=request.user, body=request.POST.get("body", "")
+            parent=annotation, access=access, body=request.POST.get("body", "")
         )
     except services.ServiceError as exc:
         error = str(exc)

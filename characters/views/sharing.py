@@ -21,8 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import services
-from ..generators import routing
+from .. import selectors, services
 from ..models import Generation, Membership, Role, ShareLink
 from ..permissions import Action
 from .common import (
@@ -65,14 +64,7 @@ def _settings_context(access: Access, **extra: object) -> dict:
         .annotate(total=Sum("cost_usd"), estimated=Sum("estimated_cost_usd"), n=Count("id"))
         .order_by("character__name", "stage", "provider")
     )
-    routes = [
-        {
-            "stage": stage,
-            "configured": routing.configured_provider(stage),
-            "provider": routing.provider_for(stage),
-        }
-        for stage in routing.STAGES
-    ]
+    routes = selectors.stage_routes()
     return {
         "project": project,
         "access": access,

@@ -75,10 +75,8 @@ def comment(request: HttpRequest, project_slug: str, character_slug: str) -> Htt
     try:
         services.character_comment(
             character=character,
-            user=request.user,
+            access=access,
             text=text,
-            share_link=access.link,
-            guest_name=access.guest_name,
         )
     except services.ServiceError as exc:
         error = str(exc)

@@ -1,5 +1,8 @@
 """Pillow work: the one guarded decode path, derived sizes, and sheet → panels.
 
+Long because splitting a sheet and recomposing a fixed panel (fit by aspect, never stretched)
+share the decode, box and background helpers here.
+
 Every image that enters Turnaround (from a provider, an upload or the offline generator) passes
 through `inspect_image` before it is stored. A bad image becomes an ImageRejected with a reason
 a producer understands; it never reaches a page.

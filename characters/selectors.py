@@ -19,6 +19,7 @@ from .models import (
     Panel,
     PanelRevision,
     Project,
+    ReferenceAsset,
     SheetOption,
     Vote,
 )
@@ -199,8 +200,6 @@ def locked_panels(character: Character) -> list[Panel]:
 
 def reference_assets_for(character: Character) -> list:
     """The character's current references in the video provider's asset library."""
-    from .models import ReferenceAsset
-
     return list(
         ReferenceAsset.objects.filter(character=character, current=True).order_by(
             "provider", "order", "id"

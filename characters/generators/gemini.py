@@ -1,5 +1,8 @@
 """Gemini (Nano Banana Pro): turnaround sheets, panel edits, and continuity inspection.
 
+Long because one client holds three stages and the provider's tables (every FinishReason and
+BlockedReason classified, output sizes, retired models) that the contract tests check.
+
 Wire format: ../shared/providers/gemini.md. Images come back inline as base64, so there is no
 download step; the decoded bytes still pass the one guarded decode path. Safety refusals arrive
 as HTTP 200 and become blocked generations with Google's own reason, never retries.
@@ -14,11 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from PIL import Image
 
 from .base import (
     GeneratedAsset,
@@ -140,8 +146,6 @@ def b64(data: bytes) -> str:
 
 def closest_ratio(width: int, height: int) -> str:
     """The supported aspect ratio nearest to width:height (compared on a log scale)."""
-    import math
-
     want = math.log(width / height)
     return min(OUTPUT_1K, key=lambda r: abs(math.log(OUTPUT_1K[r][0] / OUTPUT_1K[r][1]) - want))
 
@@ -164,10 +168,6 @@ def reference_bytes(data: bytes, mime: str) -> tuple[bytes, str]:
     """A reference image at the size the model uses: at most REFERENCE_MAX_SIDE on its long
     side. Only an image that had to shrink is re-encoded, as JPEG at quality 95 (visually
     lossless at that size, a fraction of a PNG's bytes); smaller images go as they are."""
-    import io
-
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(data)) as src:
             if max(src.size) <= REFERENCE_MAX_SIDE:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
+from django.core.cache import cache
 
 from ..stages import STAGES as STAGE_TABLE
 from .base import Generator
@@ -59,8 +60,6 @@ MODEL_CHECK_CACHE_KEY = "turnaround:model-problems"
 def model_problems() -> list[str]:
     """Configured models a stage uses that are retired (known without asking) or that the last
     `providers --check` found unknown: one plain sentence each, for the owner's banner."""
-    from django.core.cache import cache
-
     problems: list[str] = []
     used = {provider_for(stage) for stage in STAGES} - {"offline"}
     for provider in sorted(used):

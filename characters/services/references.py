@@ -25,17 +25,20 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from ..generators.routing import provider_for
 from ..generators.seedance_assets import AssetLibraryError, library_for, prepare_image
-from ..models import Asset, Character, ReferenceAsset, ReferenceGroup
+from ..models import Asset, Character, ReferenceAsset, ReferenceGroup, Shot
 from ..storage import asset_read, asset_store
+from .sheets import panel_crop
 
 log = logging.getLogger(__name__)
 
 CHECK_FUNC = "characters.services.references.references_check_task"
 SYNC_FUNC = "characters.services.references.references_sync_task"
+RELEASE_FUNC = "characters.services.shots.shots_release_waiting"
 URL_SALT = "turnaround.reference-file"
 URL_MAX_AGE = 24 * 3600  # the provider downloads at once; a day covers retries
 # Panels in the order a shot takes them (the face always comes first).
@@ -89,8 +92,6 @@ def references_sync_on_commit(*, character_id: int) -> None:
 
 
 def _desired(character: Character) -> list[tuple[str, Asset]]:
-    from .sheets import panel_crop
-
     if character.locked_sheet_id is None or character.locked_candidate_id is None:
         return []
     face = character.locked_candidate.image_4k
@@ -306,8 +307,6 @@ def references_check_task() -> str:
 def _schedule_check() -> None:
     """A one-off check a few seconds from now, unless one is already due: the wait lives in
     the scheduler, not in a worker."""
-    from django_q.models import Schedule
-
     now = timezone.now()
     if Schedule.objects.filter(
         func=CHECK_FUNC, schedule_type=Schedule.ONCE, next_run__gte=now
@@ -322,9 +321,10 @@ def _schedule_check() -> None:
 
 
 def _release_waiting_shots() -> None:
-    from .shots import shots_release_waiting
-
-    shots_release_waiting()
+    """Shots start in a task of their own, named by path: shots uses this module, not the
+    other way round."""
+    if Shot.objects.filter(waiting_for_references=True).exists():
+        async_task(RELEASE_FUNC, task_name="release-waiting-shots")
 
 
 # --- what a shot uses ------------------------------------------------------------------------

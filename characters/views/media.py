@@ -13,7 +13,8 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
-from ..models import Asset
+from ..models import Asset, ReferenceAsset
+from ..services.references import reference_file_asset
 from .common import login_required, project_access
 
 VARIANTS = {"original": "file", "preview": "preview", "thumb": "thumbnail"}
@@ -66,9 +67,6 @@ def reference_file(request: HttpRequest, token: str) -> HttpResponse:
     """A prepared reference image for the video provider's asset library, which downloads it
     by URL (no log-in there). The token is signed, names one prepared image and expires after a
     day; anything else is the plain 404."""
-    from ..models import ReferenceAsset
-    from ..services.references import reference_file_asset
-
     item = reference_file_asset(token)
     if item is None or not ReferenceAsset.objects.filter(prepared=item).exists():
         raise Http404("No such file.")

@@ -16,6 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from characters.generators import routing
 from characters.generators.base import GeneratorError
+from characters.generators.seedance_assets import SeedanceAssetLibrary
 
 
 def shots_library_needed() -> bool:
@@ -95,8 +96,6 @@ class Command(BaseCommand):
             raise CommandError(f"Provider check failed for: {', '.join(failed)}.")
 
     def _check_library(self) -> list[str]:
-        from characters.generators.seedance_assets import SeedanceAssetLibrary
-
         library = SeedanceAssetLibrary()
         try:
             detail = library.check()

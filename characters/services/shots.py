@@ -272,9 +272,11 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
     ):
         if shot_staleness(shot):
             try:
-                renders.append(shot_render(shot=shot, user=user))
+                render = shot_render(shot=shot, user=user)
             except ServiceError:
                 continue  # already rendering, or a character lost its sheet: left as it is
+            if render is not None:  # None: it waits for its references, or one was refused
+                renders.append(render)
     if renders:
         activity_record(
             project=project, actor=user, verb="re-rendered stale shots", count=len(renders)

@@ -30,6 +30,7 @@ urlpatterns = [
     # Sheets
     path(C + "sheets/generate", sheets.generate, name="sheets-generate"),
     path(C + "sheets/unlock", sheets.unlock, name="sheet-unlock"),
+    path(C + "references/retry", sheets.references_retry, name="references-retry"),
     path(C + "sheets/compare", sheets.compare_panels, name="panel-compare"),
     path(C + "sheets/<int:pk>/", sheets.option, name="sheet-option"),
     path(C + "sheets/<int:pk>/lock", sheets.lock, name="sheet-lock"),

@@ -31,7 +31,9 @@ from django_q.tasks import async_task
 from ..generators.routing import provider_for
 from ..generators.seedance_assets import AssetLibraryError, library_for, prepare_image
 from ..models import Asset, Character, ReferenceAsset, ReferenceGroup, Shot
+from ..permissions import Action
 from ..storage import asset_read, asset_store
+from .core import activity_record, require
 from .sheets import panel_crop
 
 log = logging.getLogger(__name__)
@@ -325,6 +327,32 @@ def _release_waiting_shots() -> None:
     other way round."""
     if Shot.objects.filter(waiting_for_references=True).exists():
         async_task(RELEASE_FUNC, task_name="release-waiting-shots")
+
+
+def references_retry(*, character: Character, user) -> int:
+    """Send the character's refused references again (after the account or the image was
+    fixed): they go back to the queue and upload in a task. Returns how many."""
+    require(project=character.project, user=user, action=Action.GENERATE)
+    with transaction.atomic():
+        count = ReferenceAsset.objects.filter(
+            character=character, current=True, status=ReferenceAsset.Status.REFUSED
+        ).update(
+            status=ReferenceAsset.Status.QUEUED,
+            provider_id="",
+            error="",
+            attempts=0,
+            next_check_at=None,
+        )
+        if count:
+            activity_record(
+                project=character.project,
+                actor=user,
+                verb="retried references",
+                character=character,
+                count=count,
+            )
+            references_sync_on_commit(character_id=character.pk)
+    return count
 
 
 # --- what a shot uses ------------------------------------------------------------------------

@@ -94,6 +94,7 @@ def references_context(access: Access, character: Character) -> dict:
     return {
         "reference_assets": rows,
         "reference_assets_waiting": any(r.status in ("queued", "pending") for r in rows),
+        "reference_assets_refused": any(r.status == "refused" for r in rows),
     }
 
 

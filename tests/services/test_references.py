@@ -114,6 +114,15 @@ def test_a_refused_reference_holds_the_shot_with_the_providers_words(
     shots_page = client.get(f"/p/{character.project.slug}/shots/").content.decode()
     assert "Seedance refused a reference" in shots_page
 
+    # Once the image would pass, an editor sends the refused one again from the page.
+    assert "Send refused references again" in page
+    real.refuse_asset_names = set()
+    response = client.post(f"{character.get_absolute_url()}references/retry")
+    assert response.status_code == 302
+    refused.refresh_from_db()
+    assert refused.status == "pending" and refused.error == "" and refused.provider_id
+    assert ReferenceAsset.objects.filter(current=True, status="refused").count() == 0
+
 
 @pytest.mark.django_db
 def test_without_keys_the_offline_library_runs_the_same_flow(

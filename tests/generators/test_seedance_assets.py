@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -50,7 +51,8 @@ def test_the_signer_matches_the_official_sdk_signer(monkeypatch):
         def utcnow(cls):
             return WHEN.replace(tzinfo=None)
 
-    monkeypatch.setattr(signv4.datetime, "datetime", Frozen)
+    # The SDK reads the clock as datetime.datetime.utcnow(): give only its module a frozen one.
+    monkeypatch.setattr(signv4, "datetime", SimpleNamespace(datetime=Frozen))
     body = '{"GroupId":"group-1","URL":"https://example.com/a b.jpg","ProjectName":"default"}'
     sdk_headers = {"Content-Type": "application/json", "Host": "ark.cn-beijing.volcengineapi.com"}
     signv4.SignerV4.sign(

@@ -17,6 +17,17 @@ from .models import Membership, Project, Role, ShareLink
 from .permissions import Action, Denied, role_allows
 
 GUEST_NAME_MAX = 80
+# The roles a request's user object has been found to hold, by project id. The user object lives
+# for one request, so a service asked by the view that just read the role does not read it again.
+ROLES_SEEN = "_turnaround_roles"
+
+
+def remember_role(user: AbstractBaseUser, project: Project, role: str | None) -> None:
+    roles = getattr(user, ROLES_SEEN, None)
+    if roles is None:
+        roles = {}
+        setattr(user, ROLES_SEEN, roles)
+    roles[project.pk] = role
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,9 @@ class Access:
             return cls(project=project, role=None)
         if user.is_superuser:
             return cls(project=project, role=Role.OWNER, user=user)
+        known = getattr(user, ROLES_SEEN, {})
+        if project.pk in known:  # the view already read it for this request
+            return cls(project=project, role=known[project.pk], user=user)
         role = (
             Membership.objects.filter(project=project, user=user)
             .values_list("role", flat=True)

@@ -16,26 +16,22 @@ def test_the_stage_choices_are_the_tables_rows():
     assert tuple(STAGES) == routing.STAGES
 
 
-def test_default_routes_come_from_the_table_and_the_environment_overrides_them():
-    code = "from django.conf import settings; print(dict(settings.TURNAROUND_ROUTES))"
+def _routes(**env_overrides: str) -> str:
+    """settings.TURNAROUND_ROUTES as a fresh interpreter reads it from this environment."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "studio.settings"}
     env.pop("TURNAROUND_ROUTE_SHEET", None)
-    default = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert default.strip() == str({k: v.default_route for k, v in STAGES.items()})
-    env["TURNAROUND_ROUTE_SHEET"] = "offline"
-    routed = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); " + code],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    env.update(env_overrides)
+    code = "import django; django.setup(); from django.conf import settings; "
+    code += "print(dict(settings.TURNAROUND_ROUTES))"
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return run.stdout.strip()
+
+
+def test_default_routes_come_from_the_table_and_the_environment_overrides_them():
+    assert _routes() == str({k: v.default_route for k, v in STAGES.items()})
+    routed = _routes(TURNAROUND_ROUTE_SHEET="offline")
     assert "'sheet': 'offline'" in routed and "'shot': 'seedance'" in routed
 
 

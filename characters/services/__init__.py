@@ -26,16 +26,19 @@ from .core import (
     activity_record,
     character_advance_revision,
     membership_role,
+    recording_activity,
     require,
 )
 from .generations import (
     enqueue_generation,
+    enqueue_generations,
     generation_claim,
     generation_create,
     generation_enqueue,
     generation_fail,
     generation_requeue_stuck,
     generation_retry,
+    generations_create,
     keep_result,
 )
 from .projects import (

@@ -28,7 +28,7 @@ from .core import (
     character_advance_revision,
     require,
 )
-from .generations import generation_create, keep_result
+from .generations import generation_create, generations_create, keep_result
 from .team import vote_tally
 
 
@@ -43,20 +43,19 @@ def casting_start(
     if character.locked_candidate_id is not None:
         raise ServiceError("The face is locked. Unlock it before casting more candidates.")
     prompt = prompts.casting_prompt(character)
-    candidates = []
     with transaction.atomic():
-        for _ in range(count):
-            generation = generation_create(
-                project=character.project,
-                character=character,
-                stage=Stage.CASTING,
-                prompt=prompt,
-                user=user,
-                parameters={"aspect_ratio": "3:4"},
-            )
-            candidates.append(
-                CastingCandidate.objects.create(character=character, generation=generation)
-            )
+        generations = generations_create(
+            project=character.project,
+            character=character,
+            stage=Stage.CASTING,
+            prompt=prompt,
+            user=user,
+            seeds=[None] * count,
+            parameters={"aspect_ratio": "3:4"},
+        )
+        candidates = CastingCandidate.objects.bulk_create(
+            [CastingCandidate(character=character, generation=g) for g in generations]
+        )
         activity_record(
             project=character.project,
             actor=user,

@@ -3,6 +3,10 @@ function that advances a character's reference revision."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
@@ -62,6 +66,21 @@ def access_for(*, project: Project, user: AbstractBaseUser | None, access: Acces
 # --- activity --------------------------------------------------------------------------------
 
 
+# The activities written while a request is being answered (see recording_activity): lets the
+# character page know a POST changed something without reading the activity table again.
+_RECORDED: ContextVar[list[int] | None] = ContextVar("turnaround_recorded_activity", default=None)
+
+
+@contextmanager
+def recording_activity() -> Iterator[list[int]]:
+    """Collect the ids of the activities recorded inside the block."""
+    token = _RECORDED.set([])
+    try:
+        yield _RECORDED.get()
+    finally:
+        _RECORDED.reset(token)
+
+
 def activity_record(
     *,
     project: Project,
@@ -72,7 +91,7 @@ def activity_record(
     actor_name: str = "",
     **data: object,
 ) -> Activity:
-    return Activity.objects.create(
+    activity = Activity.objects.create(
         project=project,
         character=character,
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -83,6 +102,10 @@ def activity_record(
         target_id=getattr(target, "pk", None),
         data=data,
     )
+    recorded = _RECORDED.get()
+    if recorded is not None:
+        recorded.append(activity.pk)
+    return activity
 
 
 # --- reference revision ----------------------------------------------------------------------

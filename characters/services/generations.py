@@ -10,6 +10,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM as OrmBroker
+from django_q.conf import Conf
+from django_q.models import OrmQ
 from django_q.tasks import async_task
 
 from ..generators.base import GenerationRequest, GenerationResult
@@ -44,6 +48,33 @@ def generation_create(
     seed: int | None = None,
 ) -> Generation:
     """A queued Generation for the stage's routed provider; the task is enqueued on commit."""
+    (generation,) = generations_create(
+        project=project,
+        character=character,
+        stage=stage,
+        prompt=prompt,
+        user=user,
+        parameters=parameters,
+        reference_ids=reference_ids,
+        seeds=[seed],
+    )
+    return generation
+
+
+def generations_create(
+    *,
+    project: Project,
+    character: Character | None,
+    stage: str,
+    prompt: str,
+    user: AbstractBaseUser | None,
+    seeds: list[int | None],
+    parameters: dict | None = None,
+    reference_ids: list[str] | None = None,
+) -> list[Generation]:
+    """Several queued Generations of one request (the options of one click), one per seed:
+    priced and checked against the budget together, written in one insert, each enqueued on
+    commit. A seed of None is drawn at random."""
     provider = provider_for(stage)
     generator = get_generator(provider)
     params = parameters or {}
@@ -52,7 +83,7 @@ def generation_create(
             GenerationRequest(
                 stage=stage,
                 prompt=prompt,
-                seed=seed,
+                seed=seeds[0],
                 width=params.get("width"),
                 height=params.get("height"),
                 image_size=params.get("image_size"),
@@ -62,22 +93,28 @@ def generation_create(
         model = generator.model_for(stage)
     finally:
         generator.close()
-    _check_budget(project, estimate)
-    generation = Generation.objects.create(
-        project=project,
-        character=character,
-        stage=stage,
-        provider=provider,
-        model=model,
-        prompt=prompt,
-        parameters=params,
-        reference_ids=reference_ids or [],
-        seed=seed if seed is not None else random.randint(0, 2**31 - 1),
-        estimated_cost_usd=estimate,
-        requested_by=user if user is not None and user.is_authenticated else None,
+    _check_budget(project, estimate * len(seeds))
+    generations = Generation.objects.bulk_create(
+        [
+            Generation(
+                project=project,
+                character=character,
+                stage=stage,
+                provider=provider,
+                model=model,
+                prompt=prompt,
+                parameters=params,
+                reference_ids=reference_ids or [],
+                seed=seed if seed is not None else random.randint(0, 2**31 - 1),
+                estimated_cost_usd=estimate,
+                requested_by=user if user is not None and user.is_authenticated else None,
+            )
+            for seed in seeds
+        ]
     )
-    generation_enqueue(generation=generation)
-    return generation
+    ids = [g.pk for g in generations]
+    transaction.on_commit(lambda: enqueue_generations(ids))
+    return generations
 
 
 def enqueue_generation(generation_id: int) -> None:
@@ -89,6 +126,36 @@ def enqueue_generation(generation_id: int) -> None:
         task_name=f"generation-{generation_id}",
         group="generations",
     )
+
+
+def enqueue_generations(ids: list[int]) -> None:
+    """Hand several generations to the workers at once. On the ORM broker (the embedded
+    default) their queue rows are written in one insert, exactly as the broker writes one
+    (django_q.brokers.orm: key, signed payload, lock); other brokers take them one by one."""
+    broker = get_broker()
+    if len(ids) < 2 or Conf.SYNC or not isinstance(broker, OrmBroker):
+        for pk in ids:
+            enqueue_generation(pk)
+        return
+    packs: list[str] = []
+
+    class Collect:  # stands in for the broker while async_task builds and signs each task
+        list_key = broker.list_key
+
+        def enqueue(self, pack: str) -> None:
+            packs.append(pack)
+
+    for pk in ids:
+        async_task(
+            "characters.tasks.run_generation",
+            pk,
+            task_name=f"generation-{pk}",
+            group="generations",
+            broker=Collect(),
+        )
+    now = timezone.now()
+    key = broker.list_key or Conf.CLUSTER_NAME
+    OrmQ.objects.bulk_create([OrmQ(key=key, payload=pack, lock=now) for pack in packs])
 
 
 def generation_enqueue(*, generation: Generation) -> None:

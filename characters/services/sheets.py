@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from PIL import Image
 
@@ -14,7 +14,6 @@ from ..generators.base import GenerationRequest, GenerationResult, ReferenceImag
 from ..layouts import UnknownPreset, get_preset
 from ..models import (
     Asset,
-    CastingCandidate,
     Character,
     Generation,
     Panel,
@@ -25,7 +24,7 @@ from ..models import (
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import ServiceError, activity_record, character_advance_revision, require
-from .generations import generation_create, keep_result
+from .generations import generations_create, keep_result
 from .team import vote_tally
 
 # --- sheets ----------------------------------------------------------------------------------
@@ -62,12 +61,21 @@ def sheet_generate(
     except UnknownPreset as exc:
         raise ServiceError(str(exc)) from exc
     with transaction.atomic():
-        character = Character.objects.select_for_update().get(pk=character.pk)
-        candidate = (
-            CastingCandidate.objects.select_related("generation", "image_4k")
-            .filter(pk=character.locked_candidate_id)
-            .first()
+        # One read, the row locked: the character, its project, the locked face, and the last
+        # option number (a subquery: PostgreSQL refuses aggregates next to FOR UPDATE).
+        character = (
+            Character.objects.select_for_update(of=("self",))
+            .select_related("project", "locked_candidate__image_4k")
+            .annotate(
+                last_index=Subquery(
+                    SheetOption.objects.filter(character=OuterRef("pk"))
+                    .order_by("-index")
+                    .values("index")[:1]
+                )
+            )
+            .get(pk=character.pk)
         )
+        candidate = character.locked_candidate
         if candidate is None:
             raise ServiceError(
                 "Lock a face first: sheets are made from the approved casting portrait."
@@ -81,35 +89,37 @@ def sheet_generate(
         ratio = settings.TURNAROUND_SHEET_ASPECT_RATIO
         size = settings.TURNAROUND_SHEET_IMAGE_SIZE
         width, height = SHEET_SIZES.get((ratio, size), SHEET_SIZES[("16:9", "4K")])
-        start = SheetOption.objects.filter(character=character).aggregate(n=Max("index"))["n"] or 0
+        start = character.last_index or 0
         prompt = prompts.sheet_prompt(character, layout, rules)
-        options = []
-        for i in range(count):
-            generation = generation_create(
-                project=character.project,
-                character=character,
-                stage=Stage.SHEET,
-                prompt=prompt,
-                user=user,
-                parameters={
-                    "preset": layout.name,
-                    "aspect_ratio": ratio,
-                    "image_size": size,
-                    "width": width,
-                    "height": height,
-                    "rules": rules,
-                },
-                reference_ids=[f"asset:{candidate.image_4k_id}"],
-            )
-            options.append(
-                SheetOption.objects.create(
+        generations = generations_create(
+            project=character.project,
+            character=character,
+            stage=Stage.SHEET,
+            prompt=prompt,
+            user=user,
+            seeds=[None] * count,
+            parameters={
+                "preset": layout.name,
+                "aspect_ratio": ratio,
+                "image_size": size,
+                "width": width,
+                "height": height,
+                "rules": rules,
+            },
+            reference_ids=[f"asset:{candidate.image_4k_id}"],
+        )
+        options = SheetOption.objects.bulk_create(
+            [
+                SheetOption(
                     character=character,
                     generation=generation,
                     index=start + i + 1,
                     source_candidate=candidate,
                     preset=layout.name,
                 )
-            )
+                for i, generation in enumerate(generations)
+            ]
+        )
         activity_record(
             project=character.project,
             actor=user,

@@ -20,9 +20,9 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .. import selectors
+from .. import selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
-from ..models import Activity, Character, Generation
+from ..models import Character, Generation
 from ..permissions import Action
 from .common import Access, login_required, project_access
 
@@ -184,20 +184,20 @@ def render_page(
 
 def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """After an htmx POST on the character page that recorded an Activity, append the fresh
-    history as an out-of-band swap. Reads only this project's activity: the newest id before
-    the view, then the character's history after it (which the page needs anyway)."""
+    history as an out-of-band swap. Whether it recorded one is known in-process (services'
+    recording_activity), so the only read is the character's history, which the page needs."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if request.method != "POST" or not request.htmx:
             return view(request, *args, **kwargs)
         access = project_access(request, kwargs["project_slug"])
-        before = _latest_activity_id(access)
-        response = view(request, *args, **kwargs)
+        with services.recording_activity() as recorded:
+            response = view(request, *args, **kwargs)
         slug = kwargs.get("character_slug")
-        if response.status_code == 200 and slug and not response.streaming:
+        if recorded and response.status_code == 200 and slug and not response.streaming:
             history = list(selectors.character_history_by_slug(access.project, slug))
-            if history and history[0].pk > before:
+            if history:
                 context = {
                     "project": access.project,
                     "access": access,
@@ -211,16 +211,6 @@ def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
         return response
 
     return wrapped
-
-
-def _latest_activity_id(access: Access) -> int:
-    return (
-        Activity.objects.filter(project=access.project)
-        .order_by("-pk")
-        .values_list("pk", flat=True)
-        .first()
-        or 0
-    )
 
 
 # --- card polling: shared by candidate, sheet and inspection cards -----------------------------

@@ -17,7 +17,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 
-from ..access import Access
+from ..access import Access, remember_role
 from ..models import Membership, Project, Role, ShareLink
 
 log = logging.getLogger("turnaround.access")
@@ -117,6 +117,8 @@ def _project_access(request: HttpRequest, slug: str) -> Access:
         if user.is_authenticated and user.is_superuser:
             return Access(project=project, role=Role.OWNER, user=user)
         role = getattr(project, "member_role", None)
+        if user.is_authenticated:
+            remember_role(user, project, role)
         if role:
             return Access(project=project, role=role, user=user)
         grant = share_grant(request, project)

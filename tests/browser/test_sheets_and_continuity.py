@@ -144,7 +144,7 @@ def test_draw_inspect_fix_stale_rerender(page, login, shot, owner, ines):
     # The shot made from the old sheet is stale, says why, and comes back re-rendered.
     page.goto(f"/p/{ines.project.slug}/shots/")
     expect(page.locator(".shot-card.stale")).to_have_count(1)
-    expect(page.locator(".stale-note").last).to_contain_text("fixed panel (face closeup")
+    expect(page.locator(".stale-note").last).to_contain_text("Face closeup fixed:")
     shot("stale")
     page.get_by_role("button", name="Re-render stale shots").click()
     expect(page.locator(".shot-card.stale")).to_have_count(0, timeout=30_000)

@@ -404,6 +404,7 @@ class Annotation(models.Model):
         OPEN = "open", "Open"
         RESOLVED = "resolved", "Resolved"
         REOPENED = "reopened", "Reopened"
+        DISMISSED = "dismissed", "Dismissed"
 
     panel = models.ForeignKey(Panel, on_delete=models.CASCADE, related_name="annotations")
     revision = models.ForeignKey(
@@ -424,6 +425,14 @@ class Annotation(models.Model):
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.NOTE)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
     found_by_inspection = models.BooleanField(default=False)
+    inspection = models.ForeignKey(
+        Generation,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="found_annotations",
+        help_text="The inspection that flagged it, when one did.",
+    )
     resolved_by_revision = models.ForeignKey(
         PanelRevision,
         on_delete=models.SET_NULL,
@@ -604,6 +613,86 @@ class ReferenceAsset(models.Model):
     @property
     def uri(self) -> str:
         return f"asset://{self.provider_id}" if self.provider_id else ""
+
+
+class ShotNote(models.Model):
+    """A reviewer's note on a shot, pinned to a timecode of one render and optionally a box on
+    that frame (0-1 of the frame). Replies thread under it, one level deep."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+
+    shot = models.ForeignKey(Shot, on_delete=models.CASCADE, related_name="notes")
+    render = models.ForeignKey(
+        ShotRender, on_delete=models.SET_NULL, null=True, blank=True, related_name="notes"
+    )
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="replies"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    guest_name = models.CharField(max_length=80, blank=True)
+    timecode = models.FloatField(default=0, help_text="Seconds from the start of the render.")
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    w = models.FloatField(null=True, blank=True)
+    h = models.FloatField(null=True, blank=True)
+    body = models.TextField(max_length=4000)
+    still = models.ForeignKey(
+        Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    inspection = models.ForeignKey(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="shot_notes"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["timecode", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(timecode__gte=0)
+                & (
+                    Q(x__isnull=True, y__isnull=True, w__isnull=True, h__isnull=True)
+                    | Q(
+                        x__gte=0, y__gte=0, w__gt=0, h__gt=0, x__lte=1, y__lte=1, w__lte=1, h__lte=1
+                    )
+                ),
+                name="shot_note_box_inside_frame",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Note on {self.shot} at {self.timecode:.2f}s: {self.body[:40]}"
+
+    @property
+    def has_box(self) -> bool:
+        return self.w is not None and self.h is not None
+
+
+class FixBatch(models.Model):
+    """ "Fix everywhere": one edit per flagged panel, run in parallel, applied together as one
+    recomposed sheet and one reference revision once the last edit is final."""
+
+    inspection = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="fix_batches")
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="fix_batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    reference_revision = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The character's reference revision the batch made."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Fix everywhere #{self.pk} from inspection #{self.inspection_id}"
 
 
 class ShareLink(models.Model):

@@ -35,20 +35,70 @@ def hand_prop_words(character: Character) -> list[str]:
     return [p.strip().lower() for p in re.split(r"[,;\n]+", character.hand_props) if p.strip()]
 
 
-def without_props(text: str, props: list[str]) -> str:
-    """Drop every sentence or clause that mentions a hand prop, so none reaches the sheet."""
-    if not props:
-        return text.strip()
-    keywords = {w for prop in props for w in re.findall(r"[a-z]{3,}", prop)} - PROP_STOPWORDS
-    kept = []
-    for clause in re.split(r"(?<=[.;!?])\s+|\n+", text):
-        words = set(re.findall(r"[a-z]+", clause.lower()))
-        if clause.strip() and not (words & keywords):
-            kept.append(clause.strip())
-    return " ".join(kept)
-
-
 PROP_STOPWORDS = {"the", "and", "with", "his", "her", "their", "old", "small", "large", "big"}
+# What separates the clauses of a description: commas, and the joining words of a list.
+CLAUSE_SPLIT = re.compile(r"(,\s*|\s+(?:and|with|while)\s+)", re.IGNORECASE)
+
+
+def _prop_nouns(props: list[str]) -> set[str]:
+    """The head noun of each prop ("brass storm lantern" -> lantern, lanterns): a prop is named
+    by its noun, so "coffee-coloured skin" stays when the prop is a coffee cup."""
+    nouns = set()
+    for prop in props:
+        words = [w for w in re.findall(r"[a-z]{3,}", prop.lower()) if w not in PROP_STOPWORDS]
+        if words:
+            noun = words[-1]
+            nouns |= {noun, noun + "s", noun + "es", noun.removesuffix("s")}
+    return nouns
+
+
+def split_props(text: str, props: list[str]) -> tuple[str, list[str]]:
+    """The text without the clauses that name a hand prop, and the clauses removed.
+
+    Only the prop's own clause goes: "Dark brown skin, short black beard, round glasses,
+    holding a coffee cup" keeps the skin, the beard and the glasses.
+    """
+    if not props:
+        return text.strip(), []
+    nouns = _prop_nouns(props)
+    kept_sentences, removed = [], []
+    for sentence in re.split(r"(?<=[.;!?])\s+|\n+", text):
+        sentence = sentence.strip()
+        if not sentence:
+            continue
+        if not set(re.findall(r"[a-z]+", sentence.lower())) & nouns:
+            kept_sentences.append(sentence)
+            continue
+        end = sentence[-1] if sentence[-1] in ".;!?" else ""
+        body = sentence[:-1] if end else sentence
+        pieces = CLAUSE_SPLIT.split(body)
+        clauses = [("", pieces[0]), *zip(pieces[1::2], pieces[2::2], strict=True)]
+        kept: list[tuple[str, str]] = []
+        for sep, clause in clauses:
+            if set(re.findall(r"[a-z]+", clause.lower())) & nouns:
+                removed.append(clause.strip())
+            elif clause.strip():
+                kept.append((sep, clause.strip()))
+        if kept:
+            first, *rest = kept
+            rebuilt = first[1] + "".join(f"{sep}{clause}" for sep, clause in rest)
+            kept_sentences.append(rebuilt[0].upper() + rebuilt[1:] + (end or ""))
+    return " ".join(kept_sentences), removed
+
+
+def without_props(text: str, props: list[str]) -> str:
+    """The text with every clause that names a hand prop removed, so none reaches the sheet."""
+    return split_props(text, props)[0]
+
+
+def removed_props(character: Character) -> list[str]:
+    """Every clause the prop filter takes out of the brief, wardrobe and marks, for the form."""
+    props = hand_prop_words(character)
+    return [
+        clause
+        for field in (character.brief, character.wardrobe, character.distinguishing_marks)
+        for clause in split_props(field, props)[1]
+    ]
 
 
 def sheet_subject(character: Character) -> str:

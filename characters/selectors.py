@@ -172,11 +172,21 @@ def pending_fixes(panel: Panel) -> list[Generation]:
     )
 
 
+def inspections(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
+    """Inspections with how many of their findings are still open and whether a fix is on its way."""
+    return queryset.filter(stage="inspect").annotate(
+        open_found=Count(
+            "found_annotations",
+            filter=Q(found_annotations__status__in=["open", "reopened"]),
+            distinct=True,
+        ),
+        fixing=Count("fix_batches", filter=Q(fix_batches__applied_at__isnull=True), distinct=True),
+    )
+
+
 def inspections_for(character: Character, limit: int = 5) -> list[Generation]:
     return list(
-        Generation.objects.filter(character=character, stage="inspect").order_by("-created_at")[
-            :limit
-        ]
+        inspections(Generation.objects.filter(character=character)).order_by("-created_at")[:limit]
     )
 
 

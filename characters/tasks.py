@@ -40,6 +40,7 @@ class StageHandler:
 
     build: Callable[[Generation], GenerationRequest]
     apply: Callable[[Generation, GenerationResult], None]
+    failed: Callable[[Generation], None] | None = None  # after the generation is marked failed
 
 
 # Every stage and the area that owns it: one table answers "what runs here".
@@ -48,7 +49,7 @@ STAGE_HANDLERS: dict[str, StageHandler] = {
     Stage.UPSCALE: StageHandler(casting.upscale_request, casting.upscale_keep),
     Stage.SHEET: StageHandler(sheets.sheet_request, sheets.sheet_keep),
     Stage.INSPECT: StageHandler(continuity.inspect_request, continuity.inspect_keep),
-    Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep),
+    Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep, continuity.edit_failed),
     Stage.SHOT: StageHandler(shots.shot_request, shots.shot_keep),
 }
 
@@ -58,6 +59,14 @@ def run_generation(generation_id: int) -> str:
     if generation is None:
         return "skipped: already running or final"
     handler = STAGE_HANDLERS[generation.stage]
+    outcome = _run(generation, handler)
+    if outcome in ("failed", "blocked") and handler.failed is not None:
+        handler.failed(generation)
+    return outcome
+
+
+def _run(generation: Generation, handler: StageHandler) -> str:
+    generation_id = generation.pk
     generator = get_generator(generation.provider)
     try:
         request = handler.build(generation)
@@ -159,6 +168,10 @@ def requeue_stuck_generations() -> str:
     enqueue, gave_up = services.generation_requeue_stuck()
     for pk in enqueue:
         services.enqueue_generation(pk)
+    for generation in Generation.objects.filter(pk__in=gave_up):
+        handler = STAGE_HANDLERS[generation.stage]
+        if handler.failed is not None:
+            handler.failed(generation)
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
     return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"

@@ -18,6 +18,19 @@ urlpatterns = [
     path(P + "shots/rerender-stale", shots.rerender_stale, name="shots-rerender-stale"),
     path(P + "shots/<int:pk>/", shots.shot_card, name="shot"),
     path(P + "shots/<int:pk>/render", shots.shot_rerender, name="shot-render"),
+    path(P + "shots/changes", shots.shots_changes, name="shots-changes"),
+    path(P + "shots/<int:pk>/notes", shots.note_add, name="shot-note-add"),
+    path(P + "shots/<int:pk>/notes/<int:note_pk>/reply", shots.note_reply, name="shot-note-reply"),
+    path(
+        P + "shots/<int:pk>/notes/<int:note_pk>/status", shots.note_status, name="shot-note-status"
+    ),
+    path(
+        P + "shots/<int:pk>/notes/<int:note_pk>/trace",
+        continuity.note_trace,
+        name="shot-note-trace",
+    ),
+    path(P + "inspections/<int:pk>/fix", continuity.fix_everywhere, name="fix-everywhere"),
+    path(P + "inspections/<int:pk>/dismiss", continuity.dismiss_findings, name="dismiss-findings"),
     # The character page, then casting
     path(C, character.character, name="character"),
     path(C + "brief", casting.brief, name="character-brief"),

@@ -217,3 +217,18 @@ def guest_client(client, share_link):
 
 # The fake provider server and its fixtures, for tests outside tests/generators/ too.
 from tests.generators.conftest import fake, fake_provider, fast, sleeps  # noqa: E402, F401
+
+
+@pytest.fixture
+def rendered_shot(character, owner, ready, run_inline):
+    """A shot rendered (inline) from the `ready` character's locked references."""
+    made = run_inline(
+        services.shot_create,
+        project=character.project,
+        user=owner,
+        prompt="Close on her face as she turns",
+        characters=[character],
+    )
+    made.refresh_from_db()
+    assert made.generation.status == "succeeded"
+    return made

@@ -40,6 +40,9 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
     with django_capture_on_commit_callbacks(execute=True):
         shot = services.shot_create(project=project, user=stranger, prompt="x", characters=[jon])
     rule = services.rule_create(character=jon, user=stranger, text="no earbuds")
+    shot_note = services.shot_note_create(
+        shot=shot, user=stranger, body="AirPod in her ear", timecode=1.0
+    )
     revision = panel.revisions.get(number=1)
     link, _ = services.share_link_create(project=project, user=stranger, permission="comment")
     return {
@@ -69,7 +72,14 @@ def foreign(other_project, cast, approve, sheets, django_capture_on_commit_callb
             "inspection": inspection.pk,
             "shot": shot.pk,
             "shot-render": shot.pk,
+            "shot-note-add": shot.pk,
+            "shot-note-reply": shot.pk,
+            "shot-note-status": shot.pk,
+            "shot-note-trace": shot.pk,
+            "fix-everywhere": inspection.pk,
+            "dismiss-findings": inspection.pk,
         },
+        "note_pk": shot_note.pk,
     }
 
 
@@ -87,6 +97,8 @@ def urls_for(pattern: URLPattern, foreign: dict, own_project, own_character) -> 
             kwargs["character_slug"] = character_slug
         if "pk" in keys:
             kwargs["pk"] = foreign["pk"][name]
+        if "note_pk" in keys:
+            kwargs["note_pk"] = foreign["note_pk"]
         if "variant" in keys:
             kwargs["variant"] = "original"
         return reverse(name, kwargs=kwargs)

@@ -229,6 +229,8 @@ def every_url(character, candidate, option, membership, link) -> list[tuple[str,
             kwargs["pk"] = pks.get(pattern.name, candidate.pk)
         if "variant" in keys:
             kwargs["variant"] = "preview"
+        if "note_pk" in keys:
+            kwargs["note_pk"] = 1
         if "token" in keys:
             kwargs["token"] = "t" * 43
         urls.append((pattern.name, reverse(pattern.name, kwargs=kwargs)))

@@ -40,6 +40,16 @@ class EditSpec:
 @dataclass(frozen=True)
 class InspectSpec:
     panels: tuple[str, ...]  # the kinds of the panel images sent, in order
+    # From a shot note: what the reviewer wrote, their box on the frame ([x, y, w, h] 0-1), the
+    # moment (seconds), and the label of the extra, last reference that is the frame itself.
+    note: str = ""
+    box: tuple[float, float, float, float] | None = None
+    timecode: float | None = None
+    frame: str = ""
+    # What the brief requires, as the team wrote it: never a finding. The distinguishing marks,
+    # and what the wardrobe and the brief list.
+    required_marks: str = ""
+    required_listed: str = ""
 
 
 @dataclass(frozen=True)

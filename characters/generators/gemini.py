@@ -31,6 +31,7 @@ from .base import (
     GenerationRequest,
     GenerationResult,
     GeneratorError,
+    InspectSpec,
     ModelStatus,
 )
 from .http import ProviderTransport, checked_image, transport_from_settings
@@ -311,11 +312,14 @@ class GeminiGenerator:
     def inspect_body(self, request: GenerationRequest) -> dict[str, Any]:
         if not request.references:
             raise GeneratorError("Inspection needs the panel images.", permanent=True)
-        parts: list[dict[str, Any]] = [
-            {"text": f"{INSPECT_INSTRUCTIONS}\n\nQuestion: {request.prompt}"}
-        ]
-        for label, ref in zip(self.panel_labels(request), request.references, strict=True):
-            parts.append({"text": f"Panel: {label}"})
+        parts: list[dict[str, Any]] = [{"text": self.inspect_question(request)}]
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        frame_label = spec.frame
+        for index, ref in enumerate(request.references, start=1):
+            if frame_label and ref.label == frame_label:
+                parts.append({"text": self.frame_caption(request)})
+            else:
+                parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
             parts.append(self._inline(ref.data, ref.mime))
         return {
             "contents": [{"role": "user", "parts": parts}],
@@ -327,12 +331,50 @@ class GeminiGenerator:
 
     @staticmethod
     def panel_labels(request: GenerationRequest) -> list[str]:
-        return [ref.label or f"panel_{i}" for i, ref in enumerate(request.references, start=1)]
+        """The labels of the panels sent (not the shot frame): the only answers allowed."""
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        return [
+            ref.label or f"panel_{i}"
+            for i, ref in enumerate(request.references, start=1)
+            if not (spec.frame and ref.label == spec.frame)
+        ]
 
     @staticmethod
     def _inline(data: bytes, mime: str) -> dict[str, Any]:
         data, mime = reference_bytes(data, mime)
         return {"inlineData": {"mimeType": mime, "data": b64(data)}}
+
+    @staticmethod
+    def inspect_question(request: GenerationRequest) -> str:
+        """The instructions, the reviewer's note, and what the brief requires (never a finding)."""
+        lines = [INSPECT_INSTRUCTIONS, "", f"Question: {request.prompt}"]
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.required_marks:
+            lines.append(
+                "Distinguishing marks the brief requires (never report them as errors): "
+                + spec.required_marks
+            )
+        if spec.required_listed:
+            lines.append(
+                "What the brief and wardrobe list (report them only if the question names them): "
+                + spec.required_listed
+            )
+        return "\n".join(lines)
+
+    @staticmethod
+    def frame_caption(request: GenerationRequest) -> str:
+        """The still of the shot where the reviewer saw the error: not a panel, never a finding."""
+        caption = "Frame from the shot where the reviewer saw it (not a panel of the sheet)"
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        if spec.timecode is not None:
+            caption += f", at {spec.timecode:.1f} s"
+        box = spec.box
+        if box:
+            x, y, w, h = (float(v) for v in box)
+            caption += (
+                f"; their box on it, as fractions x, y, w, h: {x:.3f}, {y:.3f}, {w:.3f}, {h:.3f}"
+            )
+        return caption + ":"
 
     def _post(self, model: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         content = json.dumps(body, separators=(",", ":")).encode()

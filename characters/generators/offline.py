@@ -137,12 +137,14 @@ class OfflineGenerator:
             draw.text((10, height - height // 10), caption, font=font, fill=(240, 200, 80))
             frames.extend([base] * 3)
         buf = io.BytesIO()
+        # The preview lasts as long as the shot asked for, so its timecodes mean the same thing.
+        frame_ms = max(40, round(spec.duration * 1000 / len(frames))) if spec.duration else 200
         frames[0].save(
             buf,
             "WEBP",
             save_all=True,
             append_images=frames[1:],
-            duration=200,
+            duration=frame_ms,
             loop=0,
             quality=70,
             method=2,

@@ -56,11 +56,29 @@ EYE_COLOURS = {
 }
 # Accessories the inspector can be asked about, with the words a brief or shot might use.
 ACCESSORY_WORDS = {
-    "airpod": ("airpod", "airpods", "earbud", "earbuds", "earphone", "earphones"),
-    "earring": ("earring", "earrings"),
-    "glasses": ("glasses", "spectacles"),
-    "scar": ("scar",),
+    "airpod": (
+        "airpod",
+        "airpods",
+        "earbud",
+        "earbuds",
+        "earphone",
+        "earphones",
+        "headphone",
+        "headphones",
+        "headset",
+        "earpiece",
+        "earpieces",
+        "inear",
+    ),
+    "earring": ("earring", "earrings", "stud", "studs", "hoop", "hoops"),
+    "glasses": ("glasses", "spectacles", "eyeglasses", "specs", "sunglasses"),
+    "scar": ("scar", "scars", "scarred"),
 }
+
+
+def accessory_text(text: str) -> str:
+    """Lower-case text with the split spellings joined: "Air Pods", "ear buds", "in-ear"."""
+    return re.sub(r"\b(air|ear|in)[\s-]+(pods?|buds?|phones?|ear)\b", r"\1\2", text.lower())
 
 
 def _words(text: str) -> list[str]:
@@ -182,7 +200,7 @@ def traits_from(text: str, seed: int) -> FaceTraits:
         scar=scar,
         freckles="freckles" in words or "freckled" in words,
         earring="earring" in words or "earrings" in words,
-        airpod=bool(set(ACCESSORY_WORDS["airpod"]) & words),
+        airpod=bool(set(ACCESSORY_WORDS["airpod"]) & set(_words(accessory_text(text)))),
         lines=lines,
         face_width=rng.uniform(0.26, 0.34),
         jaw=rng.uniform(0.75, 1.0),

@@ -33,6 +33,7 @@ from .offline_portrait import (
     SKIN_TONES,
     FaceTraits,
     _shade,
+    accessory_text,
     draw_label,
     draw_portrait,
     encode_png,
@@ -57,7 +58,7 @@ REMOVE_WORDS = {"remove", "removed", "without", "delete", "erase", "drop", "take
 
 def accessory_names(text: str) -> list[str]:
     """The accessories a piece of text names, in ACCESSORIES order ("AirPods" -> "airpod")."""
-    words = set(re.findall(r"[a-z]+", text.lower()))
+    words = set(re.findall(r"[a-z]+", accessory_text(text)))
     return [name for name in ACCESSORIES if words & set(ACCESSORY_WORDS.get(name, (name,)))]
 
 
@@ -532,24 +533,57 @@ def recorded_items(request: GenerationRequest) -> dict[str, list[dict]]:
     return grouped
 
 
+def _display(names: list[str] | set[str]) -> str:
+    return ", ".join(DISPLAY_NAMES.get(n, n) for n in sorted(names))
+
+
 def make_inspection(request: GenerationRequest) -> tuple[list[GeneratedAsset], dict]:
-    """Point at the recorded items a reviewer's description names, panel by panel."""
+    """Point at the recorded items a reviewer's note names, panel by panel.
+
+    The spec's `required` says what the brief asks for: `marks` (distinguishing marks, never
+    flagged: a scar on the sheet is right even when a shot lost it) and `listed` (what the
+    wardrobe or brief lists, flagged only when the note names nothing else: a note about an
+    AirPod next to her glasses flags the AirPod, not the glasses).
+    """
     recorded = recorded_items(request)
-    named = accessory_names(request.prompt)
+    spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+    named = accessory_names(spec.note or request.prompt)
+    marks = set(accessory_names(spec.required_marks))
+    listed = set(accessory_names(spec.required_listed)) - marks
+    look_for = set(named) - marks - listed
+    because_listed = False
+    if not look_for:
+        look_for = set(named) & listed
+        because_listed = bool(look_for)
+    kept_back = sorted(set(named) - look_for)
+    suffix = (
+        " The wardrobe lists it: change the wardrobe too, or add a rule." if because_listed else ""
+    )
     findings = [
         {
             "panel": kind,
             "box": list(item["box"]),
-            "reason": f"The {DISPLAY_NAMES.get(item['name'], item['name'])} the note describes is visible in the {kind.replace('_', ' ')} panel.",
+            "reason": f"The {DISPLAY_NAMES.get(item['name'], item['name'])} the note describes is visible in the {kind.replace('_', ' ')} panel.{suffix}",
         }
         for kind, items in recorded.items()
         for item in items
-        if item["name"] in named
+        if item["name"] in look_for
     ]
     if findings:
         text = f"Found {len(findings)} place(s) on the sheet matching the note."
     elif not named:
-        text = "The note names nothing the offline inspector can look for (it knows AirPods, earrings, glasses and scars)."
+        text = (
+            "The note names nothing the offline inspector can look for (it knows AirPods and "
+            "other earbuds or headphones, earrings, glasses and scars)."
+        )
+    elif look_for:
+        text = f"No {_display(look_for)} is visible on any panel of this sheet."
     else:
-        text = f"No {', '.join(named)} is visible on any panel of this sheet."
-    return [], {"data": {"findings": findings}, "text": text, "metadata": {"named": named}}
+        text = "Nothing flagged."
+    if kept_back:
+        text += f" Not flagged, because the brief requires it: {_display(kept_back)}."
+    return [], {
+        "data": {"findings": findings},
+        "text": text,
+        "metadata": {"named": named, "not_flagged": kept_back},
+    }

@@ -10,13 +10,18 @@ from .continuity import (
     annotation_create,
     annotation_reply,
     annotation_set_status,
+    brief_requires,
+    fix_batch_settle,
     inspect_start,
     inspection_apply,
+    inspection_dismiss,
+    inspection_fix_everywhere,
     panel_fix_apply,
     panel_fix_request,
     panel_revert,
     rule_create,
     rule_delete,
+    shot_note_trace,
 )
 from .core import (
     MAX_CANDIDATES,
@@ -64,9 +69,13 @@ from .sheets import (
     sheet_unlock,
 )
 from .shots import (
+    MAX_STILL_BYTES,
     SHOT_RATIOS,
     SHOT_RESOLUTIONS,
     shot_create,
+    shot_note_create,
+    shot_note_reply,
+    shot_note_set_status,
     shot_render,
     shot_staleness,
     shots_rerender_stale,

@@ -5,9 +5,12 @@ Long because the loop is one area: a note, its inspection and its fix share thei
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from .. import imaging, prompts
 from ..access import Access
@@ -25,11 +28,13 @@ from ..models import (
     Asset,
     Character,
     ContinuityRule,
+    FixBatch,
     Generation,
     Panel,
     PanelRevision,
     ReferenceChange,
     SheetOption,
+    ShotNote,
     Stage,
 )
 from ..permissions import Action
@@ -102,6 +107,7 @@ def _annotation_add(
     actor: AbstractBaseUser | None,
     actor_name: str,
     found_by_inspection: bool = False,
+    inspection: Generation | None = None,
 ) -> Annotation:
     character = panel.sheet.character
     x, y, w, h = region
@@ -124,6 +130,7 @@ def _annotation_add(
             w=min(w, 1.0),
             h=min(h, 1.0),
             found_by_inspection=found_by_inspection,
+            inspection=inspection,
             **author,
         )
         activity = activity_record(
@@ -306,16 +313,19 @@ def inspection_apply(*, generation: Generation, findings: list[dict]) -> list[An
         if w <= 0 or h <= 0:
             continue
         reason = str(finding.get("reason") or "Found by inspection.")[:1000]
+        number = generation.parameters.get("shot_number")
+        seen = f"shot {number}" if number else "a shot"
         created.append(
             _annotation_add(
                 panel=panel,
-                body=f"{reason}\n(Seen in a shot: {generation.prompt})",
+                body=f"{reason}\n(Seen in {seen}: {generation.prompt})",
                 region=(x, y, w, h),
                 kind=Annotation.Kind.CONTINUITY,
                 author={"author": None, "guest_name": "Inspection"},
                 actor=None,
                 actor_name="Inspection",
                 found_by_inspection=True,
+                inspection=generation,
             )
         )
     return created
@@ -355,26 +365,10 @@ def panel_fix_request(
     ).exists()
     if pending:
         raise ServiceError("A fix for this panel is already on its way; wait for it first.")
-    rules = character_rules(character)
     text = "\n".join(part for part in (annotation.body, (instruction or "").strip()) if part)
-    option = panel.sheet
     with transaction.atomic():
-        _ensure_first_revision(panel)
-        generation = generation_create(
-            project=character.project,
-            character=character,
-            stage=Stage.EDIT,
-            prompt=prompts.edit_prompt(panel.kind, text, rules),
-            user=user,
-            parameters={
-                "panel": panel.pk,
-                "kind": panel.kind,
-                "annotation": annotation.pk,
-                "instruction": text,
-                "preset": option.preset,
-                "rules": rules,
-            },
-            reference_ids=[f"panel:{panel.pk}", f"asset:{character.locked_candidate.image_4k_id}"],
+        generation = _edit_generation(
+            character=character, panel=panel, annotations=[annotation], text=text, user=user
         )
         activity_record(
             project=character.project,
@@ -388,6 +382,105 @@ def panel_fix_request(
     return generation
 
 
+def _edit_generation(
+    *,
+    character: Character,
+    panel: Panel,
+    annotations: list[Annotation],
+    text: str,
+    user: AbstractBaseUser | None,
+    batch: FixBatch | None = None,
+) -> Generation:
+    """One edit of one panel: the panel, the instruction and the locked face."""
+    option = panel.sheet
+    rules = character_rules(character)
+    _ensure_first_revision(panel)
+    parameters = {
+        "panel": panel.pk,
+        "kind": panel.kind,
+        "annotation": annotations[0].pk,
+        "annotations": [a.pk for a in annotations],
+        "instruction": text,
+        "preset": option.preset,
+        "rules": rules,
+    }
+    if batch is not None:
+        parameters["batch"] = batch.pk
+    return generation_create(
+        project=character.project,
+        character=character,
+        stage=Stage.EDIT,
+        prompt=prompts.edit_prompt(panel.kind, text, rules),
+        user=user,
+        parameters=parameters,
+        reference_ids=[f"panel:{panel.pk}", f"asset:{character.locked_candidate.image_4k_id}"],
+    )
+
+
+@dataclass(frozen=True)
+class PanelChange:
+    """One panel's new image, as a fix, a batch fix or a revert brings it."""
+
+    panel: Panel
+    image: Asset
+    instruction: str
+    generation: Generation | None = None
+    reverted_from: PanelRevision | None = None
+
+
+def _apply_panel_images(
+    *, option: SheetOption, changes: list[PanelChange], user: AbstractBaseUser | None
+) -> list[PanelRevision]:
+    """Make each change its panel's new revision and recompose the sheet once, however many
+    panels changed. The caller advances the character's reference revision (once)."""
+    option = SheetOption.objects.select_related("image", "character__project").get(pk=option.pk)
+    character = option.character
+    sheet_bytes = asset_read(option.image)
+    revisions = []
+    for change in changes:
+        panel = change.panel
+        _ensure_first_revision(panel)
+        number = (panel.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
+        revision = PanelRevision.objects.create(
+            panel=panel,
+            number=number,
+            image=change.image,
+            generation=change.generation,
+            instruction=change.instruction,
+            reverted_from=change.reverted_from,
+            created_by=user if user is not None and user.is_authenticated else None,
+        )
+        panel_bytes = asset_read(change.image)
+        recomposed = imaging.recompose_sheet(
+            sheet_bytes, (panel.x, panel.y, panel.w, panel.h), panel_bytes
+        )
+        sheet_bytes = recomposed.data
+        if recomposed.note:  # the answer came back another shape: fitted, and said so
+            PanelRevision.objects.filter(pk=revision.pk).update(fit_note=recomposed.note)
+            revision.fit_note = recomposed.note
+        # The preview comes from the panel image itself: far cheaper than decoding the sheet.
+        preview = asset_store(
+            project=character.project,
+            data=imaging.make_panel_preview(
+                panel_bytes, (0, 0, change.image.width, change.image.height)
+            ),
+            mime="image/webp",
+            derive=False,
+        )
+        Panel.objects.filter(pk=panel.pk).update(
+            current_revision=revision, crop=change.image, preview=preview
+        )
+        revisions.append(revision)
+    sheet = asset_store(
+        project=character.project,
+        data=sheet_bytes,
+        mime="image/png",
+        generation=changes[0].generation if len(changes) == 1 else None,
+    )
+    SheetOption.objects.filter(pk=option.pk).update(image=sheet)
+    return revisions
+
+
 def _apply_panel_image(
     *,
     panel: Panel,
@@ -397,42 +490,9 @@ def _apply_panel_image(
     generation: Generation | None = None,
     reverted_from: PanelRevision | None = None,
 ) -> PanelRevision:
-    """Make `image` the panel's new revision: recompose the sheet, advance the character."""
-    option = SheetOption.objects.select_related("image", "character__project").get(
-        pk=panel.sheet_id
-    )
-    character = option.character
-    _ensure_first_revision(panel)
-    number = (panel.revisions.aggregate(n=Max("number"))["n"] or 0) + 1
-    revision = PanelRevision.objects.create(
-        panel=panel,
-        number=number,
-        image=image,
-        generation=generation,
-        instruction=instruction,
-        reverted_from=reverted_from,
-        created_by=user if user is not None and user.is_authenticated else None,
-    )
-    panel_bytes = asset_read(image)
-    recomposed = imaging.recompose_sheet(
-        asset_read(option.image), (panel.x, panel.y, panel.w, panel.h), panel_bytes
-    )
-    if recomposed.note:
-        PanelRevision.objects.filter(pk=revision.pk).update(fit_note=recomposed.note)
-        revision.fit_note = recomposed.note
-    sheet = asset_store(
-        project=character.project, data=recomposed.data, mime="image/png", generation=generation
-    )
-    # The preview comes from the panel image itself: decoding it is far cheaper than the sheet.
-    preview = asset_store(
-        project=character.project,
-        data=imaging.make_panel_preview(panel_bytes, (0, 0, image.width, image.height)),
-        mime="image/webp",
-        derive=False,
-    )
-    SheetOption.objects.filter(pk=option.pk).update(image=sheet)
-    Panel.objects.filter(pk=panel.pk).update(current_revision=revision, crop=image, preview=preview)
-    return revision
+    """Make `image` the panel's new revision and recompose the sheet."""
+    change = PanelChange(panel, image, instruction, generation, reverted_from)
+    return _apply_panel_images(option=panel.sheet, changes=[change], user=user)[0]
 
 
 def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
@@ -448,7 +508,8 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
         generation=generation,
     )
     if annotation is not None:
-        Annotation.objects.filter(pk=annotation.pk).update(
+        ids = generation.parameters.get("annotations") or [annotation.pk]
+        Annotation.objects.filter(pk__in=ids).exclude(status=Annotation.Status.DISMISSED).update(
             status=Annotation.Status.RESOLVED, resolved_by_revision=revision
         )
     character = Character.objects.get(pk=panel.sheet.character_id)
@@ -473,6 +534,246 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
         text=generation.parameters.get("instruction", "")[:300],
     )
     return revision
+
+
+# --- from a shot note to the sheet: trace, fix everywhere, dismiss ------------------------------
+
+
+def shot_note_trace(
+    *, note: ShotNote, user: AbstractBaseUser | None, character: Character | None = None
+) -> Generation:
+    """Trace a shot note to its source: the inspect stage gets the note, its box and the frame
+    still, and flags the panels and regions of the character's locked sheet that carry it."""
+    shot = note.shot
+    # Tracing runs (and pays for) an inspection: the people who generate may do it.
+    require(project=shot.project, user=user, action=Action.GENERATE)
+    if note.parent_id is not None:
+        raise ServiceError("Trace the note itself, not a reply.")
+    cast = list(shot.characters.order_by("name"))
+    if character is None:
+        ready = [c for c in cast if c.locked_sheet_id is not None]
+        if not ready:
+            raise ServiceError("No character in this shot has a locked sheet to trace it to.")
+        character = ready[0]
+    elif character.pk not in {c.pk for c in cast}:
+        raise ServiceError("That character is not in this shot.")
+    if (
+        note.inspection_id
+        and Generation.objects.filter(
+            pk=note.inspection_id, status__in=["queued", "running"]
+        ).exists()
+    ):
+        raise ServiceError("This note is being traced already; wait for the answer.")
+    option = _locked_sheet(character)
+    box = [note.x, note.y, note.w, note.h] if note.has_box else None
+    with transaction.atomic():
+        generation = generation_create(
+            project=shot.project,
+            character=character,
+            stage=Stage.INSPECT,
+            prompt=note.body,
+            user=user,
+            parameters={
+                "sheet_option": option.pk,
+                "shot_note": note.pk,
+                "shot_number": shot.number,
+                "timecode": note.timecode,
+                "box": box,
+                "still": note.still_id,
+            },
+            reference_ids=[f"sheet:{option.pk}"]
+            + ([f"asset:{note.still_id}"] if note.still_id else []),
+        )
+        ShotNote.objects.filter(pk=note.pk).update(inspection=generation)
+        note.inspection = generation
+        activity_record(
+            project=shot.project,
+            actor=user,
+            verb="traced shot note",
+            target=note,
+            character=character,
+            shot=shot.number,
+            text=note.body[:300],
+        )
+    return generation
+
+
+def _inspection_for_update(inspection: Generation) -> tuple[Character, list[Annotation]]:
+    character = Character.objects.select_related("project", "locked_candidate").get(
+        pk=inspection.character_id
+    )
+    flagged = list(
+        Annotation.objects.filter(
+            inspection=inspection,
+            parent__isnull=True,
+            status__in=[Annotation.Status.OPEN, Annotation.Status.REOPENED],
+        )
+        .select_related("panel__sheet__generation", "panel__current_revision")
+        .order_by("panel__order", "id")
+    )
+    return character, flagged
+
+
+def inspection_fix_everywhere(
+    *, inspection: Generation, user: AbstractBaseUser | None, instruction: str = ""
+) -> FixBatch:
+    """Fix every panel the inspection flagged, in one action: one edit per panel, run in
+    parallel; they land together as one recomposed sheet and one reference revision."""
+    if inspection.stage != Stage.INSPECT:
+        raise ServiceError("Only an inspection's findings can be fixed everywhere.")
+    character, flagged = _inspection_for_update(inspection)
+    require(project=character.project, user=user, action=Action.DECIDE)
+    flagged = [a for a in flagged if a.panel.sheet_id == character.locked_sheet_id]
+    if not flagged:
+        raise ServiceError("Nothing this inspection flagged is still open on the locked sheet.")
+    by_panel: dict[int, list[Annotation]] = {}
+    for annotation in flagged:
+        by_panel.setdefault(annotation.panel_id, []).append(annotation)
+    busy = Generation.objects.filter(
+        stage=Stage.EDIT, status__in=["queued", "running"], parameters__panel__in=list(by_panel)
+    ).exists()
+    if busy:
+        raise ServiceError("A fix for one of these panels is already on its way; wait for it.")
+    extra = (instruction or "").strip()[:1000]
+    with transaction.atomic():
+        batch = FixBatch.objects.create(inspection=inspection, character=character, created_by=user)
+        for annotations in by_panel.values():
+            text = "\n".join(
+                [*dict.fromkeys(a.body for a in annotations), *([extra] if extra else [])]
+            )
+            _edit_generation(
+                character=character,
+                panel=annotations[0].panel,
+                annotations=annotations,
+                text=text,
+                user=user,
+                batch=batch,
+            )
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="requested fix everywhere",
+            target=batch,
+            character=character,
+            panels=[a[0].panel.kind for a in by_panel.values()],
+            text=(inspection.prompt or "")[:300],
+        )
+    return batch
+
+
+def fix_batch_settle(*, batch_id: int, kept: Generation | None = None) -> list[PanelRevision]:
+    """Once every edit of a batch is final, apply the ones that succeeded together. Called as
+    each edit is kept (`kept` is that edit, not yet marked succeeded) or fails; the batch row
+    lock makes the last one to finish the one that applies."""
+    with transaction.atomic():
+        batch = (
+            FixBatch.objects.select_for_update()
+            .select_related("character__project", "created_by")
+            .get(pk=batch_id)
+        )
+        edits = list(Generation.objects.filter(stage=Stage.EDIT, parameters__batch=batch.pk))
+        if batch.applied_at is not None:
+            # A retried edit that lands after its batch: applied on its own, as a single fix.
+            if kept is not None:
+                return _apply_edits(batch=batch, edits=[kept], user=kept.requested_by)
+            return []
+        done = [g for g in edits if g.is_final or (kept is not None and g.pk == kept.pk)]
+        if len(done) < len(edits):
+            return []
+        good = [
+            g
+            for g in done
+            if g.parameters.get("kept_asset")
+            and (g.status == Generation.Status.SUCCEEDED or (kept and g.pk == kept.pk))
+        ]
+        revisions = _apply_edits(batch=batch, edits=good, user=batch.created_by) if good else []
+        batch.character.refresh_from_db(fields=["reference_revision"])
+        FixBatch.objects.filter(pk=batch.pk).update(
+            applied_at=timezone.now(),
+            reference_revision=batch.character.reference_revision if revisions else None,
+        )
+    return revisions
+
+
+def _apply_edits(
+    *, batch: FixBatch, edits: list[Generation], user: AbstractBaseUser | None
+) -> list[PanelRevision]:
+    panels = {
+        p.pk: p
+        for p in Panel.objects.select_related("current_revision", "sheet").filter(
+            pk__in=[g.parameters["panel"] for g in edits]
+        )
+    }
+    assets = Asset.objects.in_bulk([g.parameters["kept_asset"] for g in edits])
+    changes = [
+        PanelChange(
+            panels[g.parameters["panel"]],
+            assets[g.parameters["kept_asset"]],
+            g.parameters.get("instruction", ""),
+            g,
+        )
+        for g in edits
+    ]
+    character = batch.character
+    option = changes[0].panel.sheet
+    revisions = _apply_panel_images(option=option, changes=changes, user=user)
+    for edit, revision in zip(edits, revisions, strict=True):
+        Annotation.objects.filter(pk__in=edit.parameters.get("annotations") or []).exclude(
+            status=Annotation.Status.DISMISSED
+        ).update(status=Annotation.Status.RESOLVED, resolved_by_revision=revision)
+    labels = ", ".join(c.panel.label for c in changes)
+    character_advance_revision(
+        character=character,
+        kind=ReferenceChange.Kind.PANEL_FIX,
+        user=user,
+        summary=f"Fixed everywhere ({labels}): {batch.inspection.prompt}",
+        panel_kind=changes[0].panel.kind if len(changes) == 1 else "",
+        panel_revision=revisions[0] if len(revisions) == 1 else None,
+    )
+    activity_record(
+        project=character.project,
+        actor=user,
+        verb="fixed panels",
+        target=batch,
+        character=character,
+        panel=", ".join(c.panel.kind for c in changes),
+        panels=[c.panel.kind for c in changes],
+        revision=character.reference_revision,
+        text=(batch.inspection.prompt or "")[:300],
+    )
+    return revisions
+
+
+def inspection_dismiss(
+    *, inspection: Generation, user: AbstractBaseUser | None, reason: str
+) -> list[Annotation]:
+    """Dismiss every open finding of an inspection in one action, with the reason kept."""
+    if inspection.stage != Stage.INSPECT:
+        raise ServiceError("Only an inspection's findings can be dismissed.")
+    character, flagged = _inspection_for_update(inspection)
+    require(project=character.project, user=user, action=Action.DECIDE)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Say why the findings are wrong, so the team knows later.")
+    if len(reason) > 500:
+        raise ServiceError("Keep the reason under 500 characters.")
+    if not flagged:
+        raise ServiceError("This inspection has no open findings to dismiss.")
+    with transaction.atomic():
+        Annotation.objects.filter(pk__in=[a.pk for a in flagged]).update(
+            status=Annotation.Status.DISMISSED
+        )
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="dismissed inspection",
+            target=inspection,
+            character=character,
+            reason=reason,
+            count=len(flagged),
+            panels=sorted({a.panel.kind for a in flagged}),
+        )
+    return flagged
 
 
 def panel_revert(
@@ -515,7 +816,52 @@ def panel_revert(
             revision=character.reference_revision,
             number=new.number,
         )
+        _reopen_undone(panel=panel, revision=revision, user=user, character=character)
     return new
+
+
+def _reopen_undone(
+    *, panel: Panel, revision: PanelRevision, user: AbstractBaseUser | None, character: Character
+) -> list[Annotation]:
+    """Reverting to `revision` undoes every later fix of the panel: what those fixes resolved is
+    open again (the error is back on the sheet), and so is a shot note traced to it."""
+    undone = Annotation.objects.filter(
+        panel=panel,
+        status=Annotation.Status.RESOLVED,
+        resolved_by_revision__number__gt=revision.number,
+    ).select_related("resolved_by_revision")
+    reopened = []
+    for annotation in undone:
+        fixed_by = annotation.resolved_by_revision.number
+        Annotation.objects.filter(pk=annotation.pk).update(
+            status=Annotation.Status.REOPENED, resolved_by_revision=None
+        )
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="reopened annotation",
+            target=annotation,
+            character=character,
+            panel=panel.kind,
+            text=f"Revision {fixed_by} was reverted: {annotation.body[:200]}",
+        )
+        reopened.append(annotation)
+    inspections = {a.inspection_id for a in reopened if a.inspection_id}
+    for note in ShotNote.objects.filter(
+        inspection_id__in=inspections, status=ShotNote.Status.RESOLVED
+    ).select_related("shot"):
+        ShotNote.objects.filter(pk=note.pk).update(status=ShotNote.Status.REOPENED)
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="reopened shot note",
+            target=note,
+            character=character,
+            shot=note.shot.number,
+            text=f"The {panel.kind.replace('_', ' ')} fix it was checked against was reverted: "
+            f"{note.body[:200]}",
+        )
+    return reopened
 
 
 # --- stage handler: build the request, keep the result ---------------------------------------
@@ -526,13 +872,39 @@ def inspect_request(generation: Generation) -> GenerationRequest:
         pk=generation.parameters["sheet_option"]
     )
     panels = list(option.panels.select_related("crop", "sheet__image", "sheet__character__project"))
+    references = [panel_reference(p) for p in panels]
+    params = generation.parameters
+    still = Asset.objects.filter(pk=params.get("still")).first() if params.get("still") else None
+    if still is not None:
+        references.append(ReferenceImage(asset_read(still), still.mime, FRAME_LABEL))
+    required = brief_requires(option.character)
     return GenerationRequest(
         stage=Stage.INSPECT,
         prompt=generation.prompt,
-        references=tuple(panel_reference(p) for p in panels),
+        references=tuple(references),
         seed=generation.seed,
-        spec=InspectSpec(panels=tuple(p.kind for p in panels)),
+        spec=InspectSpec(
+            panels=tuple(p.kind for p in panels),
+            note=generation.prompt,
+            box=tuple(params["box"]) if params.get("box") else None,
+            timecode=params.get("timecode"),
+            frame=FRAME_LABEL if still is not None else "",
+            required_marks=required["marks"],
+            required_listed=required["listed"],
+        ),
     )
+
+
+FRAME_LABEL = "shot frame"
+
+
+def brief_requires(character: Character) -> dict[str, str]:
+    """What the brief asks to be on the character: its distinguishing marks, and what its
+    wardrobe and brief list. The inspect stage never flags these."""
+    return {
+        "marks": character.distinguishing_marks.strip(),
+        "listed": "\n".join(t.strip() for t in (character.wardrobe, character.brief) if t.strip()),
+    }
 
 
 def inspect_keep(generation: Generation, result: GenerationResult) -> None:
@@ -573,4 +945,18 @@ def edit_request(generation: Generation) -> GenerationRequest:
 
 
 def edit_keep(generation: Generation, result: GenerationResult) -> None:
-    panel_fix_apply(generation=generation, image=keep_result(generation, result, derive=False))
+    image = keep_result(generation, result, derive=False)
+    batch_id = generation.parameters.get("batch")
+    if batch_id is None:
+        panel_fix_apply(generation=generation, image=image)
+        return
+    # Part of "fix everywhere": keep the picture, and let the last edit to finish apply them all.
+    generation.parameters = {**generation.parameters, "kept_asset": image.pk}
+    Generation.objects.filter(pk=generation.pk).update(parameters=generation.parameters)
+    fix_batch_settle(batch_id=batch_id, kept=generation)
+
+
+def edit_failed(generation: Generation) -> None:
+    """A failed edit of a batch may be the last one the batch was waiting for."""
+    if generation.parameters.get("batch") is not None:
+        fix_batch_settle(batch_id=generation.parameters["batch"])

@@ -6,7 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
-from .. import prompts
+from .. import imaging, prompts
+from ..access import Access
 from ..generators.base import GenerationRequest, GenerationResult, ReferenceImage, ShotSpec
 from ..models import (
     Character,
@@ -15,15 +16,17 @@ from ..models import (
     ReferenceAsset,
     Shot,
     ShotCharacter,
+    ShotNote,
     ShotRender,
     Stage,
 )
 from ..permissions import Action
-from ..storage import asset_read
+from ..storage import asset_read, asset_store
 from . import references
-from .core import ServiceError, activity_record, require
+from .core import ServiceError, access_for, activity_record, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
+from .team import notify_mentions
 
 # --- shots -------------------------------------------------------------------------------------
 
@@ -282,6 +285,150 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
             project=project, actor=user, verb="re-rendered stale shots", count=len(renders)
         )
     return renders
+
+
+# --- shot notes: review at a timecode, a box on the frame ---------------------------------------
+
+MAX_STILL_BYTES = 8 * 1024 * 1024
+
+
+def _note_author(access: Access) -> dict:
+    if not access.is_guest:
+        return {"author": access.user, "guest_name": ""}
+    if not access.guest_name:
+        raise ServiceError("Enter your name so the team knows who wrote this.")
+    return {"author": None, "guest_name": access.guest_name}
+
+
+def shot_note_create(
+    *,
+    shot: Shot,
+    body: str,
+    timecode: float | None,
+    box: tuple[float, float, float, float] | None = None,
+    render: ShotRender | None = None,
+    still: bytes | None = None,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
+) -> ShotNote:
+    """A note pinned to a timecode of a render, optionally with a box on that frame (0-1) and
+    the frame itself as a still (checked through the guarded image path before it is kept).
+    A member passes `user`; a view passes the request's `access` (members and guests alike)."""
+    access = access_for(project=shot.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("Write what you see at this moment of the shot.")
+    if len(body) > 4000:
+        raise ServiceError("Keep a note under 4,000 characters.")
+    if timecode is None or not 0 <= timecode <= 3600:
+        raise ServiceError("The note needs the moment it is about: pause the shot there.")
+    if render is None:
+        render = shot.renders.filter(video__isnull=False).order_by("-created_at", "-id").first()
+    elif render.shot_id != shot.pk:
+        raise ServiceError("That render belongs to another shot.")
+    fields: dict = {"x": None, "y": None, "w": None, "h": None}
+    if box is not None:
+        x, y, w, h = box
+        if any(v is None for v in box) or w <= 0 or h <= 0:
+            raise ServiceError("The box has no size; drag on the frame to draw it.")
+        if x < 0 or y < 0 or x + w > 1.0001 or y + h > 1.0001:
+            raise ServiceError("The box must lie inside the frame.")
+        fields = {"x": x, "y": y, "w": min(w, 1 - x), "h": min(h, 1 - y)}
+    still_asset = None
+    if still:
+        if len(still) > MAX_STILL_BYTES:
+            raise ServiceError("The frame still is larger than 8 MB; the note was not saved.")
+        try:
+            imaging.inspect_image(still)
+        except imaging.ImageRejected as exc:
+            raise ServiceError(f"The frame still could not be kept: {exc}") from exc
+    author = _note_author(access)
+    with transaction.atomic():
+        if still:
+            still_asset = asset_store(project=shot.project, data=still, mime="image/png")
+        note = ShotNote.objects.create(
+            shot=shot,
+            render=render,
+            timecode=round(timecode, 3),
+            body=body,
+            still=still_asset,
+            **fields,
+            **author,
+        )
+        activity = activity_record(
+            project=shot.project,
+            actor=access.actor,
+            actor_name=access.actor_name,
+            verb="noted shot",
+            target=note,
+            shot=shot.number,
+            at=note.timecode,
+            text=body[:300],
+        )
+        notify_mentions(project=shot.project, activity=activity, text=body)
+    return note
+
+
+def shot_note_reply(
+    *,
+    parent: ShotNote,
+    body: str,
+    user: AbstractBaseUser | None = None,
+    access: Access | None = None,
+) -> ShotNote:
+    shot = parent.shot
+    access = access_for(project=shot.project, user=user, access=access)
+    access.require(Action.ANNOTATE)
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("Write a reply first.")
+    if parent.parent_id is not None:
+        parent = parent.parent
+    author = _note_author(access)
+    with transaction.atomic():
+        reply = ShotNote.objects.create(
+            shot=shot,
+            render=parent.render,
+            parent=parent,
+            timecode=parent.timecode,
+            body=body[:4000],
+            **author,
+        )
+        activity_record(
+            project=shot.project,
+            actor=access.actor,
+            actor_name=access.actor_name,
+            verb="replied to shot note",
+            target=parent,
+            shot=shot.number,
+            text=body[:300],
+        )
+    return reply
+
+
+def shot_note_set_status(
+    *, note: ShotNote, user: AbstractBaseUser | None, resolved: bool
+) -> ShotNote:
+    """Resolving says the shot is right now: a decision, as for the sheet's annotations."""
+    shot = note.shot
+    require(project=shot.project, user=user, action=Action.DECIDE)
+    if note.parent_id is not None:
+        raise ServiceError("Resolve the note itself, not a reply.")
+    new = ShotNote.Status.RESOLVED if resolved else ShotNote.Status.REOPENED
+    if note.status == new or (not resolved and note.status == ShotNote.Status.OPEN):
+        return note
+    note.status = new
+    note.save(update_fields=["status"])
+    activity_record(
+        project=shot.project,
+        actor=user,
+        verb="resolved shot note" if resolved else "reopened shot note",
+        target=note,
+        shot=shot.number,
+        text=note.body[:300],
+    )
+    return note
 
 
 # --- stage handler: build the request, keep the result ---------------------------------------

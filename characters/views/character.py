@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .. import selectors, services
+from .. import prompts, selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
+from ..layouts import get_preset
 from ..models import Character, Generation
 from ..permissions import Action
 from .common import Access, login_required, project_access
@@ -39,6 +41,7 @@ TEMPLATES = {
     "locked-info": "characters/character/locked_face.html",
     "upscale-status": "characters/character/locked_face.html",
     "sheets": "characters/character/sheets.html",
+    "sheet-preview": "characters/character/sheets.html",
     "sheet-card": "characters/character/sheets.html",
     "continuity": "characters/character/continuity.html",
     "reference-assets": "characters/character/references.html",
@@ -107,6 +110,22 @@ def sheets_context(access: Access, character: Character) -> dict:
     }
 
 
+def sheet_preview_context(access: Access, character: Character) -> dict:
+    # Asked for when the form's preview is opened, so a sheet POST pays nothing for it.
+    return {"sheet_preview": sheet_preview(character)}
+
+
+def sheet_preview(character: Character) -> dict:
+    """The sheet prompt as it will be sent, and what the prop filter takes out of the brief."""
+    rules = list(character.rules.order_by("created_at", "id").values_list("text", flat=True))
+    layout = get_preset(settings.TURNAROUND_SHEET_PRESET)
+    return {
+        "prompt": prompts.sheet_prompt(character, layout, rules),
+        "removed": prompts.removed_props(character),
+        "layout": layout.name,
+    }
+
+
 def stage_context(access: Access, character: Character) -> dict:
     if character.locked_candidate_id:
         return {**locked_info_context(access, character), **sheets_context(access, character)}
@@ -137,6 +156,7 @@ FRAGMENTS: dict[str, Callable[[Access, Character], dict]] = {
     "locked-info": locked_info_context,
     "upscale-status": head_context,  # polls every second: the base context is all it reads
     "sheets": sheets_context,
+    "sheet-preview": sheet_preview_context,
     "continuity": continuity_context,
     "reference-assets": references_context,
     "brief-form": brief_context,
@@ -254,4 +274,6 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
     fragment = request.GET.get("fragment", "")
     if request.htmx and fragment in FRAGMENTS:
         return respond(request, access, character, fragment)
+    if fragment == "sheet-preview":  # without JS, the preview link opens the page with it
+        return render_page(request, access, character, sheet_preview=sheet_preview(character))
     return render_page(request, access, character)

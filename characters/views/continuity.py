@@ -9,10 +9,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from .. import selectors, services
-from ..models import Annotation, ContinuityRule, Generation, PanelRevision
+from ..models import Annotation, Character, ContinuityRule, Generation, PanelRevision
 from ..permissions import Action
 from .character import announces_change, base_context, load, respond
-from .common import login_required
+from .common import login_required, project_access
+from .shots import _note, _shot, notes_response
 
 
 def _float(value: str | None) -> float | None:
@@ -263,12 +264,97 @@ def inspection(
 ) -> HttpResponse:
     """One inspection's card, polled while it runs."""
     access, character = load(request, project_slug, character_slug)
-    generation = Generation.objects.filter(character=character, stage="inspect", pk=pk).first()
+    generation = selectors.inspections(
+        Generation.objects.filter(character=character, pk=pk)
+    ).first()
     if generation is None:
         raise Http404("No such inspection.")
     context = base_context(access, character, inspection=generation)
     response = render(request, "characters/character/continuity.html#inspection-card", context)
-    if generation.is_final:
-        # The panels' open-annotation counts changed: the continuity block refreshes itself.
+    if generation.is_final and not generation.fixing:
+        # The panels' open-annotation counts changed (findings, or a fix everywhere landed):
+        # the continuity block refreshes itself.
         trigger_client_event(response, "inspection-finished", {"id": generation.pk})
     return response
+
+
+# --- from a shot note: trace to source; an inspection's findings: fix everywhere, dismiss ----
+
+
+@login_required
+@require_POST
+def note_trace(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -> HttpResponse:
+    """Trace to source: the inspect stage looks for what the note describes on the sheet."""
+    access = project_access(request, project_slug)
+    access.require(Action.GENERATE)
+    shot = _shot(access, pk)
+    note = _note(shot, note_pk)
+    character = None
+    if request.POST.get("character", "").isdigit():
+        character = Character.objects.filter(
+            project=access.project, pk=int(request.POST["character"])
+        ).first()
+    error = ""
+    try:
+        services.shot_note_trace(note=note, user=request.user, character=character)
+    except services.ServiceError as exc:
+        error = str(exc)
+    return notes_response(request, access, shot, error=error)
+
+
+def _inspection(access, pk: int) -> Generation:
+    inspection = (
+        Generation.objects.filter(project=access.project, stage="inspect", pk=pk)
+        .select_related("character__project")
+        .first()
+    )
+    if inspection is None:
+        raise Http404("No such inspection.")
+    return inspection
+
+
+def _after_findings(request, access, inspection: Generation, error: str) -> HttpResponse:
+    """Back where the action came from: a shot page's notes, or the character's continuity."""
+    shot_pk = request.POST.get("shot", "")
+    if shot_pk.isdigit():
+        return notes_response(request, access, _shot(access, int(shot_pk)), error=error)
+    character = selectors.character_for(access.project, inspection.character.slug)
+    return _sheets_or_redirect(request, access, character, inspect_error=error)
+
+
+@login_required
+@require_POST
+@announces_change
+def fix_everywhere(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
+    """One action fixes every panel an inspection flagged: one edit per panel, in parallel."""
+    access = project_access(request, project_slug)
+    access.require(Action.DECIDE)
+    inspection = _inspection(access, pk)
+    error = ""
+    try:
+        services.inspection_fix_everywhere(
+            inspection=inspection,
+            user=request.user,
+            instruction=request.POST.get("instruction", ""),
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _after_findings(request, access, inspection, error)
+
+
+@login_required
+@require_POST
+@announces_change
+def dismiss_findings(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
+    """One action dismisses every open finding of an inspection, with the reason."""
+    access = project_access(request, project_slug)
+    access.require(Action.DECIDE)
+    inspection = _inspection(access, pk)
+    error = ""
+    try:
+        services.inspection_dismiss(
+            inspection=inspection, user=request.user, reason=request.POST.get("reason", "")
+        )
+    except services.ServiceError as exc:
+        error = str(exc)
+    return _after_findings(request, access, inspection, error)

@@ -1,6 +1,9 @@
-// Drawing boxes on a panel. Regions are kept as fractions of the panel (0–1), so a box stays
-// where it was drawn at any zoom or screen size. Works with mouse, pen and touch (pointer
-// events), under the CSP (no inline code), and leaves every request to htmx.
+// Drawing boxes on a panel or on a shot's frame. Regions are kept as fractions of the picture
+// (0–1), so a box stays where it was drawn at any zoom or screen size. Works with mouse, pen and
+// touch (pointer events), under the CSP (no inline code), and leaves every request to htmx.
+// On a shot (the surface has data-timed) a saved box shows only around its note's moment: the
+// player tells the time with a "player:time" event, and drawing pauses it ("annotate:start").
+// A box drawn on another revision or render says so on the picture (data-rev-note).
 (() => {
   "use strict";
 
@@ -8,6 +11,10 @@
   if (!surface) return;
   const layer = document.getElementById("boxes");
   const canDraw = surface.dataset.canDraw === "1";
+  const listId = surface.dataset.notes || "annotations";
+  const timed = surface.dataset.timed === "1";
+  const NEAR = 0.3; // seconds either side of a note's moment where its box shows
+  let now = 0;
   let draft = null; // {x, y, w, h} as fractions
   let draftEl = null;
   let start = null;
@@ -33,10 +40,15 @@
     document.querySelectorAll(".annotation[data-annotation]").forEach((item) => {
       const box = { x: +item.dataset.x, y: +item.dataset.y, w: +item.dataset.w, h: +item.dataset.h };
       if (!(box.w > 0 && box.h > 0)) return;
+      if (timed && Math.abs(+item.dataset.t - now) > NEAR) return;
       const el = document.createElement("div");
       el.className = `box saved ${item.dataset.open ? "open" : "resolved"} ${item.classList.contains("kind-continuity") ? "continuity" : "note"}`;
       el.dataset.annotation = item.dataset.annotation;
       el.textContent = item.dataset.label;
+      if (item.dataset.revNote) {
+        el.classList.add("other-rev");
+        el.textContent += ` · ${item.dataset.revNote}`;
+      }
       place(el, box);
       layer.appendChild(el);
     });
@@ -62,7 +74,7 @@
     const f = form();
     if (!f) return;
     for (const key of ["x", "y", "w", "h"]) f.elements[key].value = draft ? draft[key].toFixed(5) : "";
-    f.classList.toggle("idle", !draft);
+    if (!timed) f.classList.toggle("idle", !draft);
     if (draft) f.elements.body.focus();
   }
 
@@ -77,6 +89,7 @@
     surface.addEventListener("pointerdown", (event) => {
       if (event.button !== 0) return;
       event.preventDefault();
+      surface.dispatchEvent(new CustomEvent("annotate:start"));
       surface.setPointerCapture(event.pointerId);
       start = point(event);
       if (draftEl) draftEl.remove();
@@ -119,12 +132,17 @@
 
   // After htmx swaps the annotation list in: redraw the saved boxes; a saved draft is done.
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.target && event.detail.target.id === "annotations") {
+    if (event.detail.target && event.detail.target.id === listId) {
       const f = form();
       const failed = f && f.querySelector(".error");
       if (!failed) { draft = null; if (draftEl) draftEl.remove(); draftEl = null; }
       else if (draft) fillForm();
     }
+    renderBoxes();
+  });
+
+  surface.addEventListener("player:time", (event) => {
+    now = event.detail.t;
     renderBoxes();
   });
 

@@ -92,3 +92,14 @@
     });
   }, 1000);
 })();
+
+// Before/after wipes (a panel's revisions, a shot's renders): the range moves the divide.
+(() => {
+  "use strict";
+  document.addEventListener("input", (event) => {
+    const range = event.target.closest("[data-wipe-range]");
+    if (!range) return;
+    const wipe = range.closest("section, .wipe-block")?.querySelector("[data-wipe]");
+    if (wipe) wipe.style.setProperty("--wipe", `${range.value}%`);
+  });
+})();

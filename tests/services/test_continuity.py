@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from django.core.management import call_command
 
 from characters import services
+from characters.generators.gemini import GeminiGenerator
 from characters.generators.offline import read_record
-from characters.models import Activity, Annotation, Character, Generation, PanelRevision, Shot
+from characters.models import (
+    Activity,
+    Annotation,
+    Character,
+    Generation,
+    Panel,
+    PanelRevision,
+    Shot,
+)
 from characters.permissions import Denied
+from characters.services.continuity import inspect_request
 from characters.storage import asset_read
+from tests.shot_notes import note_on
 
 
 @pytest.mark.django_db
@@ -214,3 +228,195 @@ class TestTheLoop:
         )
         with pytest.raises(Denied):
             services.panel_fix_request(annotation=error, user=reviewer)
+
+
+# --- from a shot note: trace, fix everywhere, dismiss, an honest revert --------------------
+
+
+@pytest.mark.django_db
+class TestTraceAndFix:
+    def test_trace_sends_the_note_its_box_and_the_frame_and_flags_the_panels(
+        self, rendered_shot, owner, character, run_inline
+    ):
+        shot = rendered_shot
+        note = note_on(shot, owner)
+        inspection = run_inline(services.shot_note_trace, note=note, user=owner)
+        inspection.refresh_from_db()
+        note.refresh_from_db()
+        assert note.inspection == inspection and inspection.status == "succeeded"
+        request = inspect_request(inspection)
+        assert request.references[-1].label == "shot frame"
+        assert request.references[-1].data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert request.spec.box == (0.55, 0.2, 0.1, 0.15)
+        assert request.spec.note == note.body and request.spec.timecode == 2.4
+        assert request.spec.frame == "shot frame"
+        assert request.spec.required_marks == "Thin scar on the left cheek."
+        found = Annotation.objects.filter(inspection=inspection)
+        kinds = set(found.values_list("panel__kind", flat=True))
+        assert "face_closeup" in kinds and "back" not in kinds
+        # The brief's scar is never flagged, however the note reads.
+        assert not found.filter(body__icontains="scar").exists()
+        assert all(f"shot {shot.number}" in a.body for a in found)
+
+    def test_gemini_gets_the_frame_labelled_with_the_box_and_what_the_brief_requires(
+        self, rendered_shot, owner, run_inline
+    ):
+        shot = rendered_shot
+        note = note_on(shot, owner)
+        inspection = run_inline(services.shot_note_trace, note=note, user=owner)
+        body = GeminiGenerator(api_key="test-key", base_url="http://127.0.0.1:9").inspect_body(
+            inspect_request(inspection)
+        )
+        texts = [p["text"] for p in body["contents"][0]["parts"] if "text" in p]
+        assert "Thin scar on the left cheek." in texts[0] and note.body in texts[0]
+        frame = next(t for t in texts if t.startswith("Frame from the shot"))
+        assert "2.4 s" in frame and "0.550, 0.200, 0.100, 0.150" in frame
+        assert body["contents"][0]["parts"][-1]["inlineData"]["mimeType"] == "image/png"
+
+    def test_fix_everywhere_is_one_edit_per_panel_one_sheet_and_one_revision(
+        self, rendered_shot, owner, character, run_inline
+    ):
+        shot = rendered_shot
+        inspection = run_inline(services.shot_note_trace, note=note_on(shot, owner), user=owner)
+        found = list(Annotation.objects.filter(inspection=inspection))
+        panels = {a.panel_id for a in found}
+        assert len(panels) >= 2
+        before = Character.objects.select_related("locked_sheet").get(pk=character.pk)
+        sheet_before = before.locked_sheet.image_id
+        batch = run_inline(services.inspection_fix_everywhere, inspection=inspection, user=owner)
+        edits = Generation.objects.filter(stage="edit", parameters__batch=batch.pk)
+        assert edits.count() == len(panels)
+        assert all(e.status == "succeeded" for e in edits)
+        after = Character.objects.get(pk=character.pk)
+        batch.refresh_from_db()
+        assert after.reference_revision == before.reference_revision + 1
+        assert batch.applied_at is not None and batch.reference_revision == after.reference_revision
+        assert after.locked_sheet.image_id != sheet_before
+        assert Activity.objects.filter(verb="fixed panels").count() == 1
+        for panel in Panel.objects.filter(pk__in=panels):
+            assert panel.current_revision.number == 2
+        assert {a.status for a in Annotation.objects.filter(inspection=inspection)} == {"resolved"}
+        for panel in Panel.objects.filter(pk__in=panels).select_related("crop"):
+            recorded = read_record(asset_read(panel.crop))["panels"]
+            assert not [i for i in recorded.get(panel.kind, []) if i["name"] == "airpod"]
+        # The shot made before the fix is stale, and says which fix it is missing.
+        (stale,) = services.shot_staleness(Shot.objects.get(pk=shot.pk))
+        assert [c.kind for c in stale["changes"]] == ["panel_fix"]
+        assert stale["changes"][0].summary.startswith("Fixed everywhere (")
+
+    def test_a_failed_edit_leaves_its_finding_open_and_the_rest_land_together(
+        self, rendered_shot, owner, character, django_capture_on_commit_callbacks
+    ):
+        shot = rendered_shot
+        with django_capture_on_commit_callbacks(execute=True):
+            inspection = services.shot_note_trace(note=note_on(shot, owner), user=owner)
+        found = list(Annotation.objects.filter(inspection=inspection).order_by("panel__order"))
+        broken = found[0].panel
+        before = Character.objects.get(pk=character.pk).reference_revision
+        with django_capture_on_commit_callbacks(execute=True):
+            batch = services.inspection_fix_everywhere(inspection=inspection, user=owner)
+            # A panel the offline editor cannot draw: its edit fails for real.
+            Panel.objects.filter(pk=broken.pk).update(kind="unknown_angle")
+        failed = Generation.objects.get(parameters__batch=batch.pk, parameters__panel=broken.pk)
+        assert failed.status == "failed" and "cannot draw" in failed.error
+        batch.refresh_from_db()
+        assert batch.applied_at is not None
+        assert Character.objects.get(pk=character.pk).reference_revision == before + 1
+        assert Annotation.objects.get(pk=found[0].pk).status == "open"
+        assert Annotation.objects.get(pk=found[-1].pk).status == "resolved"
+
+    def test_dismiss_needs_a_reason_and_closes_every_finding_in_one_action(
+        self, rendered_shot, owner, run_inline
+    ):
+        shot = rendered_shot
+        inspection = run_inline(services.shot_note_trace, note=note_on(shot, owner), user=owner)
+        with pytest.raises(services.ServiceError, match="Say why"):
+            services.inspection_dismiss(inspection=inspection, user=owner, reason=" ")
+        dismissed = services.inspection_dismiss(
+            inspection=inspection, user=owner, reason="It is her hearing aid, by design"
+        )
+        assert dismissed and {
+            a.status for a in Annotation.objects.filter(inspection=inspection)
+        } == {"dismissed"}
+        entry = Activity.objects.get(verb="dismissed inspection")
+        assert entry.data["reason"] == "It is her hearing aid, by design"
+        assert entry.data["count"] == len(dismissed)
+        with pytest.raises(services.ServiceError, match="Nothing this inspection flagged"):
+            services.inspection_fix_everywhere(inspection=inspection, user=owner)
+
+    def test_reverting_a_fix_reopens_what_it_resolved_and_the_shot_note(
+        self, rendered_shot, owner, run_inline
+    ):
+        shot = rendered_shot
+        note = note_on(shot, owner)
+        inspection = run_inline(services.shot_note_trace, note=note, user=owner)
+        run_inline(services.inspection_fix_everywhere, inspection=inspection, user=owner)
+        services.shot_note_set_status(note=note, user=owner, resolved=True)
+        flagged = Annotation.objects.filter(inspection=inspection, panel__kind="face_closeup").get()
+        panel = flagged.panel
+        assert flagged.status == "resolved" and flagged.resolved_by_revision.number == 2
+        services.panel_revert(panel=panel, revision=panel.revisions.get(number=1), user=owner)
+        flagged.refresh_from_db()
+        note.refresh_from_db()
+        assert flagged.status == "reopened" and flagged.resolved_by_revision is None
+        assert note.status == "reopened"
+        reopened = Activity.objects.get(verb="reopened annotation", target_id=flagged.pk)
+        assert "Revision 2 was reverted" in reopened.data["text"]
+        assert Activity.objects.filter(verb="reopened shot note", target_id=note.pk).exists()
+        # The other panels' fixes stand: their findings stay resolved.
+        others = Annotation.objects.filter(inspection=inspection).exclude(pk=flagged.pk)
+        assert others and {a.status for a in others} == {"resolved"}
+
+
+@pytest.mark.django_db
+def test_the_demo_character_tells_the_airpod_story(cast, approve, sheets, run_inline):
+    call_command("demo", stdout=io.StringIO())
+    mara = Character.objects.get(project__slug="demo", slug="mara")
+    admin = mara.project.members.get(username="admin")
+    assert "AirPod in her left ear" in mara.wardrobe
+    (candidate,) = cast(mara, admin, count=1)
+    approve(candidate, admin)
+    mara.refresh_from_db()
+    (option,) = sheets(mara, admin, count=1)
+    services.sheet_lock(option=option, user=admin)
+    mara.refresh_from_db()
+    inspection = run_inline(
+        services.inspect_start,
+        character=mara,
+        user=admin,
+        description="she wears an AirPod in shot 12",
+    )
+    inspection.refresh_from_db()
+    assert inspection.response_metadata["found"], inspection.response_metadata.get("text")
+    assert not Annotation.objects.filter(body__icontains="scar").exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_edit_the_worker_gave_up_on_still_lets_the_rest_land(
+    rendered_shot, owner, character, run_inline, settings
+):
+    shot = rendered_shot
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from characters import tasks
+
+    inspection = run_inline(services.shot_note_trace, note=note_on(shot, owner), user=owner)
+    before = Character.objects.get(pk=character.pk).reference_revision
+    batch = services.inspection_fix_everywhere(inspection=inspection, user=owner)  # not run yet
+    edits = list(Generation.objects.filter(parameters__batch=batch.pk).order_by("pk"))
+    for edit in edits[1:]:
+        assert tasks.run_generation(edit.pk) == "succeeded"
+    batch.refresh_from_db()
+    assert batch.applied_at is None  # still waiting for the first edit
+    Generation.objects.filter(pk=edits[0].pk).update(
+        status="running",
+        attempts=settings.TURNAROUND_MAX_ATTEMPTS,
+        deadline_at=timezone.now() - timedelta(minutes=1),
+    )
+    tasks.requeue_stuck_generations()
+    batch.refresh_from_db()
+    assert Generation.objects.get(pk=edits[0].pk).status == "failed"
+    assert batch.applied_at is not None
+    assert Character.objects.get(pk=character.pk).reference_revision == before + 1

@@ -43,7 +43,10 @@ class Command(BaseCommand):
                 defaults={
                     "name": "Mara Quell",
                     "brief": DEMO_BRIEF,
-                    "wardrobe": "Navy wool fisherman's jumper, oilskin jacket.",
+                    # The AirPod is the README's continuity story: seen in a shot, traced to
+                    # the sheet, fixed everywhere (and a rule "no earbuds" keeps it out).
+                    "wardrobe": "Navy wool fisherman's jumper, oilskin jacket, "
+                    "a white AirPod in her left ear.",
                     "distinguishing_marks": "Thin scar on the left cheek.",
                     "hand_props": "Brass storm lantern",
                 },

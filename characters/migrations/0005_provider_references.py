@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("characters", "0003_reference_change"),
+        ("characters", "0004_shot_notes_fix_batches"),
     ]
 
     operations = [

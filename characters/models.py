@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
@@ -106,13 +107,16 @@ class Character(models.Model):
         "SheetOption", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     reference_revision = models.PositiveIntegerField(default=0)
+    # Archived characters leave the board (a section lists them, to restore); nothing is deleted.
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["project", "slug"], name="character_slug_per_project")
+            models.UniqueConstraint(fields=["project", "slug"], name="character_slug_per_project"),
+            models.UniqueConstraint("project", Lower("name"), name="character_name_per_project_ci"),
         ]
 
     def __str__(self) -> str:
@@ -718,6 +722,41 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return self.label or f"Share link #{self.pk}"
+
+
+class Invite(models.Model):
+    """An invitation to join a project with a role, for someone who may not have an account yet.
+
+    Like a share link, its token is shown (and mailed) once and stored only as a SHA-256 hash.
+    It works once, and not after `expires_at` or once revoked.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invites")
+    email = models.EmailField(blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.REVIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Invite to {self.project} as {self.role}" + (
+            f" for {self.email}" if self.email else ""
+        )
+
+    @property
+    def is_live(self) -> bool:
+        return self.used_at is None and self.revoked_at is None and self.expires_at > timezone.now()
 
 
 class Vote(models.Model):

@@ -34,6 +34,7 @@ urlpatterns = [
     # The character page, then casting
     path(C, character.character, name="character"),
     path(C + "brief", casting.brief, name="character-brief"),
+    path(C + "archive", character.archive, name="character-archive"),
     path(C + "cast", casting.cast, name="cast"),
     path(C + "unlock", casting.unlock, name="face-unlock"),
     path(C + "compare", casting.compare, name="compare"),
@@ -105,4 +106,5 @@ urlpatterns += [
     ),
     path("notifications/", team.notifications, name="notifications"),
     path("s/<str:token>", sharing.share_open, name="share-open"),
+    path("invite/<str:token>", sharing.invite_open, name="invite-open"),
 ]

@@ -165,6 +165,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Mail (invites), through Django's MAILERS. In debug (the default) the console backend prints
+# each message to the web process's output, so invites work with no mail server; with debug off
+# it is SMTP, configured by the DJANGO_EMAIL_* variables below. DJANGO_EMAIL_BACKEND overrides.
+EMAIL_BACKEND_PATH = env(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH}}
+if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": env("DJANGO_EMAIL_HOST", "localhost"),
+        "port": int(env("DJANGO_EMAIL_PORT", "25")),
+        "username": env("DJANGO_EMAIL_HOST_USER"),
+        "password": env("DJANGO_EMAIL_HOST_PASSWORD"),
+        "use_tls": env_bool("DJANGO_EMAIL_USE_TLS", False),
+        "timeout": 20,
+    }
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", "Turnaround <turnaround@localhost>")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "board-home"
 LOGOUT_REDIRECT_URL = "login"

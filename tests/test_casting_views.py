@@ -177,7 +177,9 @@ class TestCharacterPage:
         (candidate,) = cast(character, owner, count=1)
         with django_capture_on_commit_callbacks(execute=True):
             response = owner_client.post(
-                character_url(character, "candidate-approve", candidate.pk), **HTMX
+                character_url(character, "candidate-approve", candidate.pk),
+                {"confirm": "1"},
+                **HTMX,
             )
         html = response.content.decode()
         assert "Locked face" in html and "Unlock face" in html
@@ -204,7 +206,7 @@ class TestCharacterPage:
         a, b = cast(character, owner, count=2)
         approve(a, owner)
         response = owner_client.post(
-            character_url(character, "candidate-approve", b.pk), follow=True
+            character_url(character, "candidate-approve", b.pk), {"confirm": "1"}, follow=True
         )
         assert "already locked" in response.content.decode()
 

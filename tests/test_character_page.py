@@ -100,7 +100,9 @@ class TestFragments:
         self, owner_client, character, owner, locked_face, sheets
     ):
         (option,) = sheets(character, owner, count=1)
-        response = owner_client.post(url(character, "sheet-lock", option.pk), headers=HTMX)
+        response = owner_client.post(
+            url(character, "sheet-lock", option.pk), {"confirm": "1"}, headers=HTMX
+        )
         html = response.content.decode()
         assert 'id="stage-badge">Ready<' in html  # the head, out of band
         assert 'id="locked-info" hx-swap-oob="true"' in html and "Unlock face" not in html

@@ -12,7 +12,7 @@ from characters.models import Membership
 
 # Patterns that take no project: checked on their own below.
 # reference-file serves the asset library's downloads: no session, a signed expiring token.
-NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "reference-file"}
+NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "invite-open", "reference-file"}
 
 
 def all_patterns() -> list[URLPattern]:
@@ -130,6 +130,7 @@ def check_unscoped(client) -> set[str]:
     # Another project's objects never appear on these pages; a made-up token is a 404.
     assert client.get(reverse("share-open", args=["x" * 43])).status_code == 404
     assert client.get(reverse("reference-file", args=["eyJhIjoxfQ:x:y"])).status_code == 404
+    assert client.get(reverse("invite-open", args=["x" * 43])).status_code == 404
     response = client.get(reverse("notifications"))
     assert response.status_code in (200, 302) and b"Another Film" not in response.content
     response = client.get(reverse("board-home"))

@@ -60,7 +60,7 @@ class TestPages:
 
     def test_locking_through_htmx(self, owner_client, character, owner, locked_face, sheets):
         a, _ = sheets(character, owner, count=2)
-        response = owner_client.post(url(character, "sheet-lock", a.pk), **HTMX)
+        response = owner_client.post(url(character, "sheet-lock", a.pk), {"confirm": "1"}, **HTMX)
         html = response.content.decode()
         assert "Download reference pack" in html and "Lock this sheet" not in html
         character.refresh_from_db()
@@ -71,7 +71,7 @@ class TestPages:
     ):
         a, b = sheets(character, owner, count=2)
         services.sheet_lock(option=a, user=owner)
-        response = owner_client.post(url(character, "sheet-lock", b.pk), **HTMX)
+        response = owner_client.post(url(character, "sheet-lock", b.pk), {"confirm": "1"}, **HTMX)
         assert "locked a moment ago" in response.content.decode()
 
     def test_unlocking_needs_a_reason(self, owner_client, character, owner, locked_face, sheets):

@@ -48,7 +48,9 @@ from .generations import (
 )
 from .projects import (
     BRIEF_FIELDS,
+    character_archive,
     character_create,
+    character_name_taken,
     character_update_brief,
     project_committed_spend,
     project_create,
@@ -81,10 +83,18 @@ from .shots import (
     shots_rerender_stale,
 )
 from .team import (
+    INVITE_DAYS,
     MAX_COMMENT,
     MENTION,
+    Invited,
     character_comment,
+    invite_accept,
+    invite_create,
+    invite_find,
+    invite_problem,
+    invite_send,
     membership_add,
+    membership_invite,
     membership_remove,
     membership_set_role,
     notifications_mark_read,

@@ -91,6 +91,10 @@ def activity_record(
     actor_name: str = "",
     **data: object,
 ) -> Activity:
+    # A candidate or a sheet option: keep its image, so the history can show which one.
+    image = getattr(target, "image_id", None)
+    if image and "image" not in data:
+        data["image"] = image
     activity = Activity.objects.create(
         project=project,
         character=character,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from anyascii import anyascii
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Q, Sum
+from django.utils import timezone
 from django.utils.text import slugify
 
 from ..models import (
@@ -31,7 +33,8 @@ def project_create(*, name: str, owner: AbstractBaseUser, slug: str = "") -> Pro
 
 
 def _unique_slug(project: Project, name: str) -> str:
-    base = slugify(name)[:50] or "character"
+    # Transliterated first, so "Алёна" is "alena" and "王小明" is "wangxiaoming", not "character".
+    base = slugify(anyascii(name))[:50] or "character"
     slug, n = base, 2
     while Character.objects.filter(project=project, slug=slug).exists():
         slug, n = f"{base}-{n}", n + 1
@@ -49,6 +52,9 @@ def character_create(
     hand_props: str = "",
 ) -> Character:
     require(project=project, user=user, action=Action.EDIT_BRIEF)
+    name = (name or "").strip()
+    if character_name_taken(project=project, name=name):
+        raise ServiceError(f"There is already a character called “{name}” in this project.")
     with transaction.atomic():
         character = Character.objects.create(
             project=project,
@@ -69,6 +75,32 @@ def character_create(
     return character
 
 
+def character_name_taken(*, project: Project, name: str) -> bool:
+    """Names are unique per project, whatever their case (a constraint enforces it too)."""
+    return Character.objects.filter(project=project, name__iexact=name.strip()).exists()
+
+
+def character_archive(
+    *, character: Character, user: AbstractBaseUser | None, archived: bool = True
+) -> Character:
+    """Archive (or restore) a character: it leaves the board and the shot form; nothing is
+    deleted, and its page, references and history stay where they were."""
+    require(project=character.project, user=user, action=Action.EDIT_BRIEF)
+    if (character.archived_at is not None) == archived:
+        return character
+    with transaction.atomic():
+        character.archived_at = timezone.now() if archived else None
+        character.save(update_fields=["archived_at", "updated_at"])
+        activity_record(
+            project=character.project,
+            actor=user,
+            verb="archived character" if archived else "restored character",
+            target=character,
+            character=character,
+        )
+    return character
+
+
 BRIEF_FIELDS = ("brief", "wardrobe", "distinguishing_marks", "hand_props")
 
 
@@ -79,6 +111,7 @@ def character_update_brief(
     changed = {k: v for k, v in fields.items() if k in BRIEF_FIELDS and getattr(character, k) != v}
     if not changed:
         return character
+    before = {key: getattr(character, key) for key in changed}
     with transaction.atomic():
         for key, value in changed.items():
             setattr(character, key, value)
@@ -90,6 +123,8 @@ def character_update_brief(
             target=character,
             character=character,
             fields=sorted(changed),
+            # what changed, so the history can show it as a before/after diff
+            changes={key: [before[key], changed[key]] for key in sorted(changed)},
         )
     return character
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -19,6 +23,7 @@ from ..models import (
     Activity,
     CastingCandidate,
     Character,
+    Invite,
     Membership,
     Notification,
     Project,
@@ -312,3 +317,138 @@ def share_link_record_use(*, link: ShareLink, guest_name: str = "") -> None:
             target=link,
             permission=link.permission,
         )
+
+
+# --- invites: join a project with a role, with or without an account ---------------------------
+
+INVITE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Invited:
+    """What inviting someone did: added an existing account, or made an invite (token once)."""
+
+    membership: Membership | None = None
+    invite: Invite | None = None
+    token: str = ""
+
+
+def membership_invite(
+    *, project: Project, user: AbstractBaseUser | None, who: str, role: str
+) -> Invited:
+    """Add a person by username or e-mail address. Someone with an account is added at once;
+    an address with no account gets an invite (single use, expiring, stored as a hash)."""
+    require(project=project, user=user, action=Action.MANAGE)
+    who = (who or "").strip()
+    if role not in Role.values:
+        raise ServiceError("Choose owner, editor, reviewer or viewer.")
+    users = get_user_model().objects
+    person = users.filter(username=who).first() or (
+        users.filter(email__iexact=who).order_by("pk").first() if "@" in who else None
+    )
+    if person is not None:
+        return Invited(
+            membership=membership_add(
+                project=project, user=user, username=person.get_username(), role=role
+            )
+        )
+    if "@" not in who:
+        raise ServiceError(
+            "No user has that username. To invite someone without an account, "
+            "enter their e-mail address."
+        )
+    try:
+        validate_email(who)
+    except ValidationError as exc:
+        raise ServiceError("That e-mail address does not look right.") from exc
+    invite, token = invite_create(project=project, user=user, email=who, role=role)
+    return Invited(invite=invite, token=token)
+
+
+def invite_create(
+    *,
+    project: Project,
+    user: AbstractBaseUser | None,
+    role: str,
+    email: str = "",
+    days: int = INVITE_DAYS,
+) -> tuple[Invite, str]:
+    """A new invite and its token. The token is returned once and stored only as a hash."""
+    require(project=project, user=user, action=Action.MANAGE)
+    if role not in Role.values:
+        raise ServiceError("Choose owner, editor, reviewer or viewer.")
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        invite = Invite.objects.create(
+            project=project,
+            email=email,
+            role=role,
+            token_hash=share_token_hash(token),
+            created_by=user if user is not None and user.is_authenticated else None,
+            expires_at=timezone.now() + timedelta(days=days),
+        )
+        activity_record(
+            project=project, actor=user, verb="invited", target=invite, member=email, role=role
+        )
+    return invite, token
+
+
+def invite_send(*, invite: Invite, link: str) -> None:
+    """Mail the invite link through Django's mail settings (the console backend by default)."""
+    inviter = invite.created_by.get_username() if invite.created_by else "Someone"
+    send_mail(
+        subject=f"{inviter} invited you to {invite.project.name} on Turnaround",
+        message=(
+            f"{inviter} invited you to join the project {invite.project.name} as "
+            f"{invite.get_role_display().lower()}.\n\nOpen this link to create your account "
+            f"(or log in) and join:\n{link}\n\n"
+            f"The link works once and expires on {invite.expires_at:%d %b %Y}."
+        ),
+        from_email=None,
+        recipient_list=[invite.email],
+    )
+
+
+def invite_find(token: str) -> Invite | None:
+    if not token or len(token) > 100:
+        return None
+    return (
+        Invite.objects.select_related("project", "created_by")
+        .filter(token_hash=share_token_hash(token))
+        .first()
+    )
+
+
+def invite_problem(invite: Invite) -> str:
+    """Why an invite no longer works, in words; empty when it does."""
+    if invite.used_at is not None:
+        return "This invite has been used already. Ask the project's owner for a new one."
+    if invite.revoked_at is not None:
+        return "This invite was withdrawn. Ask the project's owner for a new one."
+    if invite.expires_at <= timezone.now():
+        return "This invite has expired. Ask the project's owner for a new one."
+    return ""
+
+
+def invite_accept(*, invite: Invite, user: AbstractBaseUser) -> Membership:
+    """Join the project with the invite's role. Single use: two tabs cannot both use it."""
+    with transaction.atomic():
+        invite = Invite.objects.select_for_update().select_related("project").get(pk=invite.pk)
+        problem = invite_problem(invite)
+        if problem:
+            raise ServiceError(problem)
+        now = timezone.now()
+        Invite.objects.filter(pk=invite.pk).update(used_at=now, used_by=user)
+        membership = Membership.objects.filter(project=invite.project, user=user).first()
+        if membership is not None:
+            return membership  # already in: the invite is spent, the role they have stays
+        membership = Membership.objects.create(project=invite.project, user=user, role=invite.role)
+        activity_record(
+            project=invite.project,
+            actor=user,
+            verb="joined by invite",
+            target=membership,
+            member=user.get_username(),
+            role=invite.role,
+        )
+    return membership

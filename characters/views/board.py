@@ -34,16 +34,22 @@ def board(request: HttpRequest, project_slug: str) -> HttpResponse:
         access.require(Action.EDIT_BRIEF)
         form = NewCharacterForm(request.POST, prefix="new")
         if form.is_valid():
-            character = services.character_create(
-                project=access.project, user=request.user, **form.cleaned_data
-            )
-            if request.htmx:
-                return HttpResponseClientRedirect(character.get_absolute_url())
-            return redirect(character.get_absolute_url())
+            try:
+                character = services.character_create(
+                    project=access.project, user=request.user, **form.cleaned_data
+                )
+            except services.ServiceError as exc:
+                form.add_error("name", str(exc))
+            else:
+                if request.htmx:
+                    return HttpResponseClientRedirect(character.get_absolute_url())
+                return redirect(character.get_absolute_url())
+    characters = list(selectors.board_characters(access.project))
     context = {
         "project": access.project,
         "access": access,
-        "characters": selectors.board_characters(access.project),
+        "characters": [c for c in characters if c.archived_at is None],
+        "archived": [c for c in characters if c.archived_at is not None],
         "form": form,
     }
     if request.htmx and request.method == "POST":

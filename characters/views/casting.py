@@ -22,7 +22,7 @@ from .character import (
     respond,
     unchanged_since_last_poll,
 )
-from .common import Access, login_required, project_access
+from .common import Access, login_required, project_access, safe_back
 
 # Approving or unlocking the face changes the stage: the head's badge changes with it.
 STAGE_CHANGED = ("character-head",)
@@ -159,9 +159,39 @@ def approve(request: HttpRequest, project_slug: str, character_slug: str, pk: in
     access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     candidate = selectors.candidate_for(character, pk)
+    if request.POST.get("confirm") != "1":
+        # Approving starts a paid upscale: ask once. htmx gets the card with the question in
+        # it (Enter accepts); a plain form (Compare, no JS) gets a page with the same question.
+        if request.htmx:
+            return card(request, access, character, candidate, confirm_approve=True)
+        return confirm_page(
+            request,
+            access,
+            character,
+            question="Lock this face?",
+            detail="It becomes the character's face, and the paid 4K upscale starts at once.",
+            action=request.path,
+            button="Yes, approve & lock",
+            image=candidate.image_id,
+            back=safe_back(request, character.get_absolute_url()),
+        )
     try:
         services.candidate_approve(candidate=candidate, user=request.user)
     except services.ServiceError as exc:
+        if request.htmx:
+            # Usually another tab or person got there first: show the stage as it is now,
+            # with the reason on top, rather than this card alone in the stage's place.
+            character = selectors.character_for(access.project, character.slug)
+            # The history too: what the other tab did is news here (the poller only reports
+            # other people's changes, and this may be the same person in two tabs).
+            return respond(
+                request,
+                access,
+                character,
+                "stage",
+                oob=(*STAGE_CHANGED, "history"),
+                stage_message=str(exc),
+            )
         return card_or_redirect(request, access, character, candidate, error=str(exc))
     if request.htmx:
         # The stage changes: casting grid → locked face; the head's badge with it.
@@ -169,6 +199,15 @@ def approve(request: HttpRequest, project_slug: str, character_slug: str, pk: in
         return respond(request, access, character, "stage", oob=STAGE_CHANGED)
     messages.success(request, "Face locked. The 4K portrait is on its way.")
     return redirect(character.get_absolute_url())
+
+
+def confirm_page(
+    request: HttpRequest, access: Access, character: Character, **question: object
+) -> HttpResponse:
+    """The one-question page a plain (non-htmx) form gets before a decision that costs money or
+    changes the references: Enter (the focused button) accepts, Cancel goes back."""
+    context = base_context(access, character, **question)
+    return render(request, "characters/confirm.html", context)
 
 
 @login_required

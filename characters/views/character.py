@@ -15,11 +15,12 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from .. import prompts, selectors, services
 from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
@@ -277,3 +278,21 @@ def character(request: HttpRequest, project_slug: str, character_slug: str) -> H
     if fragment == "sheet-preview":  # without JS, the preview link opens the page with it
         return render_page(request, access, character, sheet_preview=sheet_preview(character))
     return render_page(request, access, character)
+
+
+@login_required
+@require_POST
+def archive(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """Archive the character (it leaves the board and the shot form) or, with `restore`, bring
+    it back. Nothing is deleted."""
+    access, character = load(request, project_slug, character_slug)
+    access.require(Action.EDIT_BRIEF)
+    restore = bool(request.POST.get("restore"))
+    services.character_archive(character=character, user=request.user, archived=not restore)
+    if restore:
+        messages.success(request, f"{character.name} is back on the board.")
+        return redirect(character.get_absolute_url())
+    messages.success(
+        request, f"{character.name} is archived: off the board, under “Archived” to restore."
+    )
+    return redirect("board", project_slug)

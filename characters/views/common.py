@@ -16,6 +16,7 @@ from django.core import signing
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..access import Access, remember_role
 from ..models import Membership, Project, Role, ShareLink
@@ -37,6 +38,14 @@ def log_refusal(request: HttpRequest, reason: str) -> None:
     who = user.get_username() if user.is_authenticated else "anonymous"
     path = "/s/…" if request.path.startswith("/s/") else request.path
     log.warning("refused %s: user=%s ip=%s path=%s", reason, who, client_ip(request), path)
+
+
+def safe_back(request: HttpRequest, default: str) -> str:
+    """Where a Cancel link goes: the posted `back` if it is a path on this site, else default."""
+    back = request.POST.get("back") or request.GET.get("back") or ""
+    if back.startswith("/") and url_has_allowed_host_and_scheme(back, allowed_hosts=None):
+        return back
+    return default
 
 
 # --- share grants ----------------------------------------------------------------------------

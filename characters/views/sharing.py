@@ -8,11 +8,15 @@ A wrong token and a wrong password both get the same 404, and failures are rate-
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth.forms import UserCreationForm
 from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
@@ -22,7 +26,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import selectors, services
-from ..models import Generation, Membership, Role, ShareLink
+from ..models import Generation, Invite, Membership, Role, ShareLink
 from ..permissions import Action
 from .common import (
     Access,
@@ -34,6 +38,8 @@ from .common import (
     share_grant,
     share_grant_store,
 )
+
+log = logging.getLogger("turnaround.access")
 
 SHARE_FAILURES_ALLOWED = 10
 SHARE_FAILURE_WINDOW = 15 * 60
@@ -71,6 +77,9 @@ def _settings_context(access: Access, **extra: object) -> dict:
         "memberships": Membership.objects.filter(project=project)
         .select_related("user")
         .order_by("user__username"),
+        "invites": Invite.objects.filter(
+            project=project, used_at__isnull=True, revoked_at__isnull=True
+        ).select_related("created_by"),
         "links": ShareLink.objects.filter(project=project)
         .select_related("created_by")
         .order_by("-created_at"),
@@ -78,6 +87,7 @@ def _settings_context(access: Access, **extra: object) -> dict:
         "spend_total": services.project_committed_spend(project),
         "routes": routes,
         "roles": Role.choices,
+        "invite_days": services.INVITE_DAYS,
         "link_form": extra.pop("link_form", None) or ShareLinkForm(),
         "now": timezone.now(),
         **extra,
@@ -98,21 +108,46 @@ def _back(project_slug: str, anchor: str) -> HttpResponse:
 @login_required
 @require_POST
 def member_add(request: HttpRequest, project_slug: str) -> HttpResponse:
+    """Add by username or e-mail address: an account is added at once; an address without one
+    gets an invite by mail, and its link is shown here once (with a copy button)."""
     access = _manage(request, project_slug)
+    who = request.POST.get("who") or request.POST.get("username", "")
     try:
-        membership = services.membership_add(
-            project=access.project,
-            user=request.user,
-            username=request.POST.get("username", ""),
-            role=request.POST.get("role", ""),
+        invited = services.membership_invite(
+            project=access.project, user=request.user, who=who, role=request.POST.get("role", "")
         )
     except services.ServiceError as exc:
         messages.error(request, str(exc))
-    else:
+        return _back(project_slug, "#members")
+    if invited.membership is not None:
+        membership = invited.membership
         messages.success(
             request, f"{membership.user.get_username()} added as {membership.get_role_display()}."
         )
-    return _back(project_slug, "#members")
+        return _back(project_slug, "#members")
+    invite = invited.invite
+    url = request.build_absolute_uri(reverse("invite-open", args=[invited.token]))
+    try:
+        services.invite_send(invite=invite, link=url)
+    except (OSError, smtplib.SMTPException) as exc:
+        # The invite stands; only the mail failed. The link below can be sent by hand.
+        log.warning("invite mail to project %s failed: %s", access.project.slug, type(exc).__name__)
+        messages.error(
+            request,
+            f"The invite for {invite.email} is made, but the mail could not be sent "
+            "(check the mail settings). Copy the link below and send it yourself.",
+        )
+    else:
+        messages.success(
+            request,
+            f"Invite sent to {invite.email} as {invite.get_role_display().lower()}. "
+            f"It works once and expires in {services.INVITE_DAYS} days.",
+        )
+    response = render(
+        request, "characters/settings.html", _settings_context(access, new_invite_url=url)
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -308,3 +343,60 @@ def _grant(request: HttpRequest, link: ShareLink, name: str) -> None:
         request.session.cycle_key()  # no session fixation across the grant
     share_grant_store(request, link=link, guest_name=name)
     services.share_link_record_use(link=link, guest_name=name)
+
+
+# --- invites ---------------------------------------------------------------------------------
+
+
+class SignUpForm(UserCreationForm):
+    email = forms.EmailField(required=False, label="E-mail address")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+
+@require_http_methods(["GET", "POST"])
+def invite_open(request: HttpRequest, token: str) -> HttpResponse:
+    """An invite link: a person without an account creates one and joins with the invite's
+    role; someone logged in joins with one click. A wrong token is the plain 404; a used,
+    withdrawn or expired invite says so."""
+    if _too_many_failures(request):
+        return _throttled(request)
+    invite = services.invite_find(token)
+    if invite is None:
+        return _not_found(request)
+    problem = services.invite_problem(invite)
+    if problem:
+        return render(
+            request,
+            "characters/share_message.html",
+            {"title": "This invite no longer works", "message": problem},
+            status=410,
+        )
+    form = SignUpForm(initial={"email": invite.email})
+    error = ""
+    if request.method == "POST":
+        user = request.user if request.user.is_authenticated else None
+        if user is None:
+            form = SignUpForm(request.POST)
+            if form.is_valid():
+                user = form.save()
+        if user is not None:
+            try:
+                membership = services.invite_accept(invite=invite, user=user)
+            except services.ServiceError as exc:
+                error = str(exc)
+            else:
+                if not request.user.is_authenticated:
+                    auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(
+                    request,
+                    f"Welcome to {invite.project.name}: you are "
+                    f"{membership.get_role_display().lower()} here.",
+                )
+                return redirect("board", invite.project.slug)
+    return render(
+        request,
+        "characters/invite.html",
+        {"invite": invite, "form": form, "error": error, "login_next": request.path},
+    )

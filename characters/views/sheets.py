@@ -12,6 +12,7 @@ from ..forms import PanelBoxForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import SheetOption
 from ..permissions import Action
+from .casting import confirm_page
 from .character import (
     announces_change,
     base_context,
@@ -21,7 +22,7 @@ from .character import (
     respond,
     unchanged_since_last_poll,
 )
-from .common import login_required, project_access
+from .common import login_required, project_access, safe_back
 
 # Locking or unlocking the sheet changes the stage badge and whether the face may be unlocked.
 LOCK_CHANGED = ("character-head", "locked-info")
@@ -89,13 +90,31 @@ def lock(request: HttpRequest, project_slug: str, character_slug: str, pk: int) 
     access, character = load(request, project_slug, character_slug)
     access.require(Action.DECIDE)
     sheet = selectors.sheet_option_for(character, pk)
+    if request.POST.get("confirm") != "1":
+        # Locking makes this sheet the references every shot is made from: ask once.
+        if request.htmx:
+            return sheet_card(request, access, character, sheet, confirm_lock=True)
+        return confirm_page(
+            request,
+            access,
+            character,
+            question=f"Lock sheet option {sheet.index}?",
+            detail="It becomes the character's references: the reference pack, the manifest "
+            "and every shot are made from it. Unlocking later needs a reason.",
+            action=request.path,
+            button="Yes, lock this sheet",
+            image=sheet.image_id,
+            back=safe_back(request, character.get_absolute_url() + "#sheets"),
+        )
     error = ""
     try:
         services.sheet_lock(option=sheet, user=request.user)
     except services.ServiceError as exc:
         error = str(exc)
     if request.htmx:
-        oob = () if error else LOCK_CHANGED
+        # On a refusal too: another tab may have locked or unlocked meanwhile, so the head and
+        # the face show the state as it is now, with the reason on top of the sheets.
+        oob = (*LOCK_CHANGED, "history") if error else LOCK_CHANGED
         return _sheets_fragment(request, access, character, oob=oob, sheet_error=error)
     if error:
         messages.error(request, error)

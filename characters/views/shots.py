@@ -56,7 +56,9 @@ def _rows(shots) -> list[dict]:
 def _context(access, **extra) -> dict:
     project = access.project
     shots = list(shots_queryset(project))
-    ready = Character.objects.filter(project=project, locked_sheet__isnull=False).order_by("name")
+    ready = Character.objects.filter(
+        project=project, locked_sheet__isnull=False, archived_at__isnull=True
+    ).order_by("name")
     rows = _rows(shots)
     return {
         "project": project,

@@ -1,15 +1,26 @@
 // Turnaround's page behaviour: keyboard culling on the candidate grid, as in photo-culling tools.
-// Arrows move between cards, S shortlists, X rejects, A approves, Enter opens the full view, Esc closes.
+// Arrows move between cards, S shortlists, X rejects, A approves (asking once: Enter accepts,
+// Esc cancels), Enter opens the full view. The full view is a review mode: the same keys act on
+// the candidate shown, ← → move through them, a counter says where you are, Esc closes.
 (() => {
   "use strict";
 
   const cards = () => Array.from(document.querySelectorAll("#candidate-grid .card"));
+  const viewable = () => cards().filter((c) => c.querySelector("a.full-link"));
+  const dialog = () => document.getElementById("fullview");
   let focusedId = null;
+  let shownId = null; // the candidate the full view shows
+
+  function mark(card) {
+    cards().forEach((c) => c.classList.toggle("focused", c === card));
+  }
 
   function focusCard(card) {
     if (!card) return;
-    card.focus({ preventScroll: false });
     focusedId = card.id;
+    mark(card);
+    const full = dialog();
+    if (!(full && full.open)) card.focus({ preventScroll: false });
   }
 
   function current() {
@@ -18,11 +29,13 @@
   }
 
   function move(delta) {
-    const list = cards();
+    const full = dialog();
+    const list = full && full.open ? viewable() : cards();
     if (!list.length) return;
     const at = list.indexOf(current());
     const next = at < 0 ? 0 : Math.min(list.length - 1, Math.max(0, at + delta));
     focusCard(list[next]);
+    if (full && full.open) showFull();
   }
 
   function press(key) {
@@ -31,27 +44,59 @@
     if (button) button.click();
   }
 
-  function openFull() {
+  // The full view shows the current card at full resolution, where it is in the list and the
+  // decision taken on it (in words, not by colour alone).
+  function showFull() {
     const card = current();
     const link = card && card.querySelector("a.full-link");
-    const dialog = document.getElementById("fullview");
-    if (!link || !dialog) return;
-    dialog.querySelector("img").src = link.href;
-    dialog.showModal();
+    const full = dialog();
+    if (!link || !full) return false;
+    shownId = card.id;
+    const list = viewable();
+    const img = full.querySelector("img");
+    if (img.getAttribute("src") !== link.href) img.src = link.href;
+    img.alt = card.querySelector("img") ? card.querySelector("img").alt : "";
+    full.querySelector(".counter").textContent = `${list.indexOf(card) + 1} / ${list.length}`;
+    const decision = card.querySelector(".decision");
+    const state = full.querySelector(".state");
+    state.textContent = decision ? decision.textContent.trim() : "";
+    state.dataset.decision = (card.className.match(/decision-(\w+)/) || [])[1] || "";
+    return true;
+  }
+
+  function openFull() {
+    const full = dialog();
+    if (!full || !showFull()) return;
+    mark(current());
+    full.showModal();
   }
 
   document.addEventListener("keydown", (event) => {
     const target = event.target;
-    if (target.matches("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (target.matches("input, textarea, select")) return;
+    // In a confirmation the focused button takes Enter; Esc cancels.
+    const confirm = target.closest(".confirm");
+    if (confirm) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        const cancel = confirm.querySelector("[data-cancel]");
+        if (cancel) cancel.click();
+      }
+      return;
+    }
     if (!document.getElementById("candidate-grid")) return;
-    const dialog = document.getElementById("fullview");
-    if (dialog && dialog.open) return; // the dialog closes itself on Esc
+    if (target.matches("button, a") && (event.key === "Enter" || event.key === " ")) return;
+    const full = dialog();
+    const reviewing = full && full.open;
     const actions = {
       ArrowRight: () => move(1), ArrowDown: () => move(1),
       ArrowLeft: () => move(-1), ArrowUp: () => move(-1),
-      s: () => press("s"), x: () => press("x"), a: () => press("a"),
-      Enter: openFull, f: openFull,
+      s: () => press("s"), x: () => press("x"),
+      // Approving asks in the card: close the full view so the question can be answered.
+      a: () => { if (reviewing) full.close(); press("a"); },
     };
+    if (!reviewing) { actions.Enter = openFull; actions.f = openFull; }
     const action = actions[event.key] || actions[event.key.toLowerCase()];
     if (action) { event.preventDefault(); action(); }
   });
@@ -64,17 +109,61 @@
     openFull();
   });
 
-  // A card swapped in by htmx replaces the focused element: keep the focus on its successor.
+  // Whatever inside a card gets the focus (a click on its button too), that card is current.
+  document.addEventListener("focusin", (event) => {
+    const card = event.target.closest && event.target.closest("#candidate-grid .card");
+    if (card) { focusedId = card.id; mark(card); }
+  });
+
+  // A card swapped in by htmx replaces the focused element: keep the focus on its successor,
+  // or on its confirmation's button when the swap asked a question; keep the full view current.
   document.addEventListener("htmx:afterSwap", () => {
-    if (focusedId && !document.activeElement.closest(".card")) {
-      const again = document.getElementById(focusedId);
-      if (again) again.focus({ preventScroll: true });
+    const full = dialog();
+    const reviewing = full && full.open;
+    const again = focusedId && document.getElementById(focusedId);
+    const question = again && again.querySelector(".confirm [autofocus]");
+    if (question && !reviewing) {
+      question.focus();
+    } else if (again && !document.activeElement.closest(".card")) {
+      mark(again);
+      if (!reviewing) again.focus({ preventScroll: true });
     }
+    if (reviewing) showFull();
   });
 
   document.addEventListener("click", (event) => {
-    const dialog = document.getElementById("fullview");
-    if (dialog && event.target === dialog) dialog.close();
+    const full = dialog();
+    if (full && event.target === full) full.close();
+  });
+
+  // Closing the full view leaves the focus on the candidate last shown, not where it opened.
+  const full = dialog();
+  if (full) {
+    full.addEventListener("close", () => {
+      // The dialog has just handed the focus back to where it opened; move it on.
+      const last = shownId && document.getElementById(shownId);
+      if (last) focusCard(last);
+    });
+  }
+})();
+
+// Copy buttons: <button data-copy="#id"> copies that field's value (share and invite links).
+(() => {
+  "use strict";
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    const field = document.querySelector(button.dataset.copy);
+    if (!field) return;
+    const text = field.value || field.textContent.trim();
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      field.select();
+      document.execCommand("copy");
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
   });
 })();
 

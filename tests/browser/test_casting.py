@@ -164,9 +164,12 @@ def test_casting_flow(page, login, shot, qcluster, owner, project, mara, offline
     page.go_back()
     expect(cards(page)).to_have_count(3)  # the current state, not a cached copy
 
-    # Approve with A: the face locks, the 4K upscale runs on the worker, the stage moves on.
+    # Approve with A, then Enter to the question it asks: the face locks, the 4K upscale runs
+    # on the worker, the stage moves on.
     card(first_id).focus()
     page.keyboard.press("a")
+    expect(card(first_id).locator(".confirm")).to_contain_text("Lock this face?")
+    page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=re.compile("Locked face"))).to_be_visible()
     expect(page.locator("#upscale-status")).to_contain_text(FOUR_K_READY, timeout=30_000)
     expect(page.locator("#upscale-status[hx-trigger]")).to_have_count(0)
@@ -231,6 +234,7 @@ def test_casting_flow_with_real_clients(page, login, qcluster, owner, mara, recr
     assert all(g.cost_usd > 0 for g in casting)
 
     finished.first.get_by_role("button", name="Approve & lock").click()
+    page.get_by_role("button", name="Yes, approve & lock").click()
     expect(page.locator("#upscale-status")).to_contain_text(FOUR_K_READY, timeout=30_000)
     expect(page.locator(".locked-face .offline-badge")).to_have_count(0)
     upscale = Generation.objects.get(character=mara, stage="upscale")

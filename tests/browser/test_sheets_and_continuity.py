@@ -79,6 +79,7 @@ def test_generate_compare_lock(page, login, shot, owner, ines):
     page.go_back()
     page.go_back()
     page.locator(".sheet-card").first.get_by_role("button", name="Lock this sheet").click()
+    page.get_by_role("button", name="Yes, lock this sheet").click()
     expect(page.get_by_role("link", name="Download reference pack")).to_be_visible()
     expect(page.locator("#stage-badge")).to_have_text("Ready")
     expect(page.locator(".panel-strip li")).to_have_count(6)

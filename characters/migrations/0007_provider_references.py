@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("characters", "0004_shot_notes_fix_batches"),
+        ("characters", "0006_character_archive_unique_name"),
     ]
 
     operations = [

@@ -54,7 +54,7 @@ os.environ.update(
         TURNAROUND_WORKERS=str(WORKERS),
         GEMINI_API_KEY="fake-gemini-key",  # tests.fakes.server.GEMINI_KEY, checked in main()
         GEMINI_API_BASE=f"{BASE}/gemini",
-        GEMINI_IMAGE_MODEL="gemini-3-pro-image-preview",
+        GEMINI_IMAGE_MODEL="gemini-3-pro-image",
         TURNAROUND_ROUTE_SHEET="gemini",
         TURNAROUND_DOWNLOAD_HOSTS=f"127.0.0.1:{PORT}",
         TURNAROUND_SHEET_IMAGE_SIZE="1K",

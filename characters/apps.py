@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 REQUEUE_FUNC = "characters.tasks.requeue_stuck_generations"
+REFERENCE_CHECK_FUNC = "characters.services.references.references_check_task"
 
 
 def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
@@ -12,6 +13,18 @@ def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object
         name="requeue stuck generations",
         defaults={
             "func": REQUEUE_FUNC,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    # The safety net of the reference check (uploads re-create a one-off check a few seconds
+    # out while anything is pending): assets in Seedance's library are never waited on in a
+    # worker.
+    Schedule.objects.using(using).get_or_create(
+        name="check reference assets",
+        defaults={
+            "func": REFERENCE_CHECK_FUNC,
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
             "repeats": -1,

@@ -1,5 +1,8 @@
 """Pillow work: the one guarded decode path, derived sizes, and sheet → panels.
 
+Long because splitting a sheet and recomposing a fixed panel (fit by aspect, never stretched)
+share the decode, box and background helpers here.
+
 Every image that enters Turnaround (from a provider, an upload or the offline generator) passes
 through `inspect_image` before it is stored. A bad image becomes an ImageRejected with a reason
 a producer understands; it never reaches a page.
@@ -15,7 +18,7 @@ from django.conf import settings
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from .layouts import DEFAULT_PRESET, get_preset
-from .panels_detect import detect_panels
+from .panels_detect import background, detect_panels
 
 ALLOWED_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 THUMBNAIL_SIDE = 480
@@ -285,14 +288,45 @@ def make_panel_preview(data: bytes, box: Box) -> bytes:
     return _preview(img, _clamp_box(box, img.size))
 
 
-def recompose_sheet(sheet_bytes: bytes, box: Box, panel_bytes: bytes) -> bytes:
-    """The sheet with a fixed panel pasted back at its box, resized to fit when it differs."""
+@dataclass(frozen=True)
+class Recomposed:
+    data: bytes  # the sheet, PNG
+    placed: Box  # where the answer went, inside the panel's box
+    note: str  # set when the answer's aspect differed from the box's: what was done
+
+
+# Aspects closer than this (0.5%) count as the same: rounding to whole pixels differs by less.
+ASPECT_TOLERANCE = 0.005
+
+
+def recompose_sheet(sheet_bytes: bytes, box: Box, panel_bytes: bytes) -> Recomposed:
+    """The sheet with a fixed panel pasted back at its box, never stretched.
+
+    An answer of another size is scaled to fit the box keeping its own aspect and centred;
+    the strips it leaves are filled with the sheet's background. The note says so, with both
+    shapes, so the revision can tell the team.
+    """
     sheet = _decode(sheet_bytes)
     x, y, w, h = _clamp_box(box, sheet.size)
     panel = _decode(panel_bytes)
-    if panel.size != (w, h):
-        panel = panel.resize((w, h), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    sheet.paste(panel, (x, y))
+    pw, ph = panel.size
+    note = ""
+    placed: Box = (x, y, w, h)
+    if (pw, ph) != (w, h):
+        scale = min(w / pw, h / ph)
+        fw, fh = max(1, min(w, round(pw * scale))), max(1, min(h, round(ph * scale)))
+        if abs((pw / ph) / (w / h) - 1) > ASPECT_TOLERANCE:
+            note = (
+                f"The answer came back {pw}×{ph}, another shape than the {w}×{h} panel; it was "
+                f"fitted at {fw}×{fh} without stretching, with the sheet's background around it."
+            )
+        else:
+            fw, fh = w, h
+        panel = panel.resize((fw, fh), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        placed = (x + (w - fw) // 2, y + (h - fh) // 2, fw, fh)
+        if (fw, fh) != (w, h):
+            sheet.paste(Image.new("RGB", (w, h), background(sheet)[0]), (x, y))
+    sheet.paste(panel, placed[:2])
     buf = io.BytesIO()
     sheet.save(buf, "PNG", compress_level=3)
-    return buf.getvalue()
+    return Recomposed(buf.getvalue(), placed, note)

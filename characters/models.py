@@ -414,6 +414,9 @@ class PanelRevision(models.Model):
         Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="panel_revisions"
     )
     instruction = models.TextField(blank=True)
+    fit_note = models.TextField(
+        blank=True, help_text="Set when the answer's shape differed from the panel's."
+    )
     reverted_from = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -587,6 +590,10 @@ class Shot(models.Model):
     video = models.ForeignKey(
         Asset, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # A render waits (no generation, no worker held) until its characters' references are
+    # active in the video provider's asset library; held_reason says why it waits or stopped.
+    waiting_for_references = models.BooleanField(default=False)
+    held_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -631,6 +638,83 @@ class ShotRender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shot} render #{self.pk}"
+
+
+class ReferenceGroup(models.Model):
+    """A character's group in a video provider's asset library (Seedance: a virtual portrait)."""
+
+    character = models.ForeignKey(Character, on_delete=models.CASCADE, related_name="+")
+    provider = models.CharField(max_length=20)
+    group_id = models.CharField(max_length=120)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["character", "provider"], name="one_group_per_provider")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.character} in {self.provider}: {self.group_id}"
+
+
+class ReferenceAsset(models.Model):
+    """One reference image (the face or a panel) ingested into a provider's asset library.
+
+    queued → pending (the provider is checking it) → active (shots may use it) or refused
+    (with the provider's words). A row is kept per source image, so an image that did not
+    change between reference revisions is not uploaded again.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting to upload"
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        REFUSED = "refused", "Refused"
+
+    character = models.ForeignKey(
+        Character, on_delete=models.CASCADE, related_name="reference_assets"
+    )
+    provider = models.CharField(max_length=20)
+    kind = models.CharField(max_length=30, help_text="face, front, profile, …")
+    source = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    prepared = models.ForeignKey(
+        Asset,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The image as uploaded: within the provider's size and aspect limits.",
+    )
+    current = models.BooleanField(default=True, help_text="In the character's references now.")
+    revision = models.PositiveIntegerField(default=0)
+    order = models.PositiveSmallIntegerField(default=0)
+    provider_id = models.CharField(max_length=120, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["character", "provider", "source"], name="reference_asset_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "pending", "active", "refused"]),
+                name="reference_asset_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_check_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.character} {self.kind} ({self.status})"
+
+    @property
+    def uri(self) -> str:
+        return f"asset://{self.provider_id}" if self.provider_id else ""
 
 
 class ShotNote(models.Model):

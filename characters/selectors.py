@@ -26,6 +26,7 @@ from .models import (
     Panel,
     PanelRevision,
     Project,
+    ReferenceAsset,
     SheetOption,
     Stage,
     Vote,
@@ -262,6 +263,15 @@ def member_poll_status(
         cursor.execute(_poll_sql(model), params)
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def reference_assets_for(character: Character) -> list:
+    """The character's current references in the video provider's asset library."""
+    return list(
+        ReferenceAsset.objects.filter(character=character, current=True).order_by(
+            "provider", "order", "id"
+        )
+    )
 
 
 def stage_routes() -> list[dict]:

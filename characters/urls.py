@@ -11,6 +11,7 @@ urlpatterns = [
     path("", board.home, name="board-home"),
     path(P, board.board, name="board"),
     path(P + "files/<int:pk>/<str:variant>", media.asset, name="asset"),
+    path("r/<str:token>", media.reference_file, name="reference-file"),
     path(P + "generations/<int:pk>/retry", casting.retry, name="generation-retry"),
     # Shots
     path(P + "shots/", shots.shot_list, name="shots"),
@@ -43,6 +44,7 @@ urlpatterns = [
     # Sheets
     path(C + "sheets/generate", sheets.generate, name="sheets-generate"),
     path(C + "sheets/unlock", sheets.unlock, name="sheet-unlock"),
+    path(C + "references/retry", sheets.references_retry, name="references-retry"),
     path(C + "sheets/compare", sheets.compare_panels, name="panel-compare"),
     path(C + "sheets/<int:pk>/", sheets.option, name="sheet-option"),
     path(C + "sheets/<int:pk>/lock", sheets.lock, name="sheet-lock"),

@@ -359,14 +359,26 @@ if env_bool("TURNAROUND_SYNC_TASKS", False):
 # --- Generators ----------------------------------------------------------------------------
 RECRAFT_API_KEY = env("RECRAFT_API_KEY")
 RECRAFT_API_BASE = env("RECRAFT_API_BASE", "https://external.api.recraft.ai/v1")
-RECRAFT_MODEL = env("RECRAFT_MODEL", "recraftv3")
+RECRAFT_MODEL = env("RECRAFT_MODEL", "recraftv4_1")
 GEMINI_API_KEY = env("GEMINI_API_KEY")
 GEMINI_API_BASE = env("GEMINI_API_BASE", "https://generativelanguage.googleapis.com")
-GEMINI_IMAGE_MODEL = env("GEMINI_IMAGE_MODEL", "gemini-3-pro-image-preview")
-GEMINI_INSPECT_MODEL = env("GEMINI_INSPECT_MODEL", "gemini-3-pro-preview")
+# Current ids (2026-12): the -preview ids of both were shut down; `providers --check` checks them.
+GEMINI_IMAGE_MODEL = env("GEMINI_IMAGE_MODEL", "gemini-3-pro-image")
+GEMINI_INSPECT_MODEL = env("GEMINI_INSPECT_MODEL", "gemini-3.1-pro-preview")
 ARK_API_KEY = env("ARK_API_KEY")
 ARK_API_BASE = env("ARK_API_BASE", "https://ark.ap-southeast.bytepluses.com/api/v3")
 SEEDANCE_MODEL = env("SEEDANCE_MODEL", "dreamina-seedance-2-0-260128")
+# Seedance's asset library (virtual portraits): signed OpenAPI calls with an access key pair,
+# not the Bearer key. Photoreal faces reach Seedance only as asset:// references.
+ARK_ACCESS_KEY = env("ARK_ACCESS_KEY")
+ARK_SECRET_KEY = env("ARK_SECRET_KEY")
+ARK_ASSET_API_BASE = env("ARK_ASSET_API_BASE", "https://ark.ap-southeast-1.byteplusapi.com")
+ARK_ASSET_REGION = env("ARK_ASSET_REGION", "ap-southeast-1")
+ARK_PROJECT_NAME = env("ARK_PROJECT_NAME", "default")
+# The address the provider downloads reference images from (the asset library takes URLs
+# only): this site's public base URL, e.g. https://turnaround.example.com.
+TURNAROUND_PUBLIC_URL = env("TURNAROUND_PUBLIC_URL").rstrip("/")
+TURNAROUND_REFERENCE_CHECK_INTERVAL = float(env("TURNAROUND_REFERENCE_CHECK_INTERVAL", "5"))
 
 # Stage → provider. A stage whose provider has no key falls back to "offline".
 TURNAROUND_ROUTES = {
@@ -390,7 +402,9 @@ TURNAROUND_PRICES = {
     "recraft_usd_per_unit": Decimal("0.001"),  # 1 USD = 1,000 API units
     "recraft_generation_estimate": Decimal("0.04"),
     "recraft_crisp_upscale": Decimal("0.004"),
-    "gemini_usd_per_output_token": Decimal("0.00012"),  # $120 per million output tokens
+    # Image output $120 per million tokens; text output and thinking tokens $12 per million.
+    "gemini_usd_per_image_output_token": Decimal("0.00012"),
+    "gemini_usd_per_text_output_token": Decimal("0.000012"),
     "gemini_usd_per_input_token": Decimal("0.000002"),
     "gemini_image_4k_estimate": Decimal("0.24"),
     "gemini_image_2k_estimate": Decimal("0.134"),

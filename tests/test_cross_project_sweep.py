@@ -11,7 +11,8 @@ from characters import services
 from characters.models import Membership
 
 # Patterns that take no project: checked on their own below.
-NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "invite-open"}
+# reference-file serves the asset library's downloads: no session, a signed expiring token.
+NOT_PROJECT_SCOPED = {"board-home", "notifications", "share-open", "invite-open", "reference-file"}
 
 
 def all_patterns() -> list[URLPattern]:
@@ -130,6 +131,7 @@ def sweep(client, foreign, project=None, character=None) -> set[str]:
 def check_unscoped(client) -> set[str]:
     # Another project's objects never appear on these pages; a made-up token is a 404.
     assert client.get(reverse("share-open", args=["x" * 43])).status_code == 404
+    assert client.get(reverse("reference-file", args=["eyJhIjoxfQ:x:y"])).status_code == 404
     assert client.get(reverse("invite-open", args=["x" * 43])).status_code == 404
     response = client.get(reverse("notifications"))
     assert response.status_code in (200, 302) and b"Another Film" not in response.content

@@ -177,15 +177,40 @@ def test_crop_and_recompose_round_trip():
     )
 
     # Pasting the crop back changes nothing.
-    same = Image.open(io.BytesIO(recompose_sheet(sheet, box, _png(crop))))
+    same = Image.open(io.BytesIO(recompose_sheet(sheet, box, _png(crop)).data))
     assert ImageChops.difference(same.convert("RGB"), sheet_img).getbbox() is None
 
     # A fixed panel at another size is fitted to the box; the rest of the sheet is untouched.
     fixed = Image.new("RGB", (w * 2, h * 2), (200, 20, 20))
-    out = Image.open(io.BytesIO(recompose_sheet(sheet, box, _png(fixed)))).convert("RGB")
+    result = recompose_sheet(sheet, box, _png(fixed))
+    assert result.note == ""  # same shape, twice the size: scaled, not a change of aspect
+    out = Image.open(io.BytesIO(result.data)).convert("RGB")
     assert out.size == sheet_img.size
     assert ImageChops.difference(out, sheet_img).getbbox() == (x, y, x + w, y + h)
     assert out.crop((x, y, x + w, y + h)).getextrema() == ((200, 200), (20, 20), (20, 20))
+
+
+def test_a_square_answer_for_a_wide_panel_keeps_its_aspect_and_is_never_stretched():
+    background = (230, 226, 220)
+    sheet_img = Image.new("RGB", (3700, 1700), background)
+    sheet_img.paste(Image.new("RGB", (1834, 1536), (40, 90, 160)), (10, 10))  # the old panel
+    answer = Image.new("RGB", (1024, 1024), (200, 20, 20))
+    answer.paste(Image.new("RGB", (512, 1024), (20, 200, 20)), (512, 0))  # right half green
+
+    result = recompose_sheet(_png(sheet_img), (10, 10, 1834, 1536), _png(answer))
+
+    # Fitted by aspect: 1536x1536, centred in the 1834-wide box; nothing stretched.
+    assert result.placed == (10 + 149, 10, 1536, 1536)
+    assert "1024×1024" in result.note and "1834×1536" in result.note
+    out = Image.open(io.BytesIO(result.data)).convert("RGB")
+    x, y, w, h = result.placed
+    assert w / h == 1024 / 1024
+    # Halves stay halves: the red/green edge sits in the middle of the placed square.
+    assert out.getpixel((x + w // 2 - 3, y + 700))[0] > 150
+    assert out.getpixel((x + w // 2 + 3, y + 700))[1] > 150
+    # The strips beside it are the sheet's background, not the old panel or a stretch.
+    assert out.getpixel((12, 700)) == background
+    assert out.getpixel((10 + 1834 - 2, 700)) == background
 
 
 def test_boxes_are_clamped_to_the_sheet_and_empty_ones_refused():

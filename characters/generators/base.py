@@ -22,6 +22,8 @@ class ReferenceImage:
     data: bytes
     mime: str
     label: str = ""  # "face", "front", "sheet", ... — how the prompt refers to it
+    # A provider-side reference instead of bytes (Seedance: "asset://<id>"); data may be empty.
+    uri: str = ""
 
 
 # What each stage means, typed: a generator reads the fields of its stage's spec, never a bag of
@@ -158,6 +160,16 @@ class GeneratorError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What `providers --check` learnt about one configured model."""
+
+    setting: str  # the setting that names it, e.g. "GEMINI_IMAGE_MODEL"
+    model: str
+    state: str  # "ok" | "unknown" | "retired"
+    detail: str = ""
 
 
 class Generator(Protocol):

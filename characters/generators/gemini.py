@@ -3,20 +3,31 @@
 Long because one client speaks four request shapes (image, edit, inspection, labels) and parses
 each answer strictly, on one shared transport.
 
+Long because one client holds three stages and the provider's tables (every FinishReason and
+BlockedReason classified, output sizes, retired models) that the contract tests check.
+
 Wire format: ../shared/providers/gemini.md. Images come back inline as base64, so there is no
 download step; the decoded bytes still pass the one guarded decode path. Safety refusals arrive
 as HTTP 200 and become blocked generations with Google's own reason, never retries.
+
+Models (checked 2026-12 against Google's deprecations page): `gemini-3-pro-image` (Nano Banana
+Pro, GA since 2026-05-28) makes sheets and edits; `gemini-3.1-pro-preview` inspects. The preview
+ids listed in RETIRED_MODELS are shut down; `manage.py providers --check` asks the API about the
+configured ones and names any that is unknown or retired.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from PIL import Image
 
 from .base import (
     GeneratedAsset,
@@ -25,43 +36,113 @@ from .base import (
     GeneratorError,
     InspectSpec,
     LabelSpec,
+    ModelStatus,
 )
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 IMAGE_SIZES = frozenset({"1K", "2K", "4K"})  # exactly these: the API rejects "4k"
 MAX_REFERENCES = 14
-MAX_REQUEST_BYTES = 20 * 1024 * 1024
-BLOCK_REASONS = frozenset(
-    {
-        "IMAGE_SAFETY",
-        "PROHIBITED_CONTENT",
-        "IMAGE_PROHIBITED_CONTENT",
-        "NO_IMAGE",
-        "SAFETY",
-        "IMAGE_OTHER",
-        "BLOCKLIST",
-        "SPII",
-    }
-)
+# Whole request, inline images included (base64 counts): 100 MB since 2026-01-08 (was 20 MB).
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
+# Reference images go at most this long side. Gemini 3 tokenises an input image at a fixed
+# resolution (1120 tokens at "high" media resolution), so a 4K PNG mostly costs upload time;
+# 2048 px keeps every detail the model reads and a margin for the 2K/4K output it draws.
+REFERENCE_MAX_SIDE = 2048
+
+# Shut-down model ids: (date it stopped, the replacement). Google's deprecations page.
+RETIRED_MODELS = {
+    "gemini-3-pro-image-preview": ("2026-06-25", "gemini-3-pro-image"),
+    "gemini-3.1-flash-image-preview": ("2026-06-25", "gemini-3.1-flash-image"),
+    "gemini-3-pro-preview": ("2026-03-09", "gemini-3.1-pro-preview"),
+    "gemini-2.5-flash-image-preview": ("2025-10-31", "gemini-3.1-flash-image"),
+}
+
+# Every FinishReason in the official google-genai SDK, classified. A value missing here fails
+# tests/generators/test_gemini_contract.py, so a new one is never silently misread.
+#   ok:        a normal end; the answer is read as usual
+#   refusal:   Google declined on policy grounds: blocked, with its words, never retried
+#   retryable: an odd end that another attempt may not repeat
+#   permanent: the request itself is at fault; the same request fails the same way
+FINISH_REASONS = {
+    "STOP": "ok",
+    "FINISH_REASON_UNSPECIFIED": "retryable",
+    "MAX_TOKENS": "retryable",
+    "CONTINUATION": "retryable",
+    "OTHER": "retryable",
+    "IMAGE_OTHER": "refusal",
+    "NO_IMAGE": "refusal",
+    "MALFORMED_FUNCTION_CALL": "retryable",
+    "UNEXPECTED_TOOL_CALL": "retryable",
+    "TOO_MANY_TOOL_CALLS": "retryable",
+    "MALFORMED_RESPONSE": "retryable",
+    "SAFETY": "refusal",
+    "RECITATION": "refusal",
+    "BLOCKLIST": "refusal",
+    "PROHIBITED_CONTENT": "refusal",
+    "SPII": "refusal",
+    "IMAGE_SAFETY": "refusal",
+    "IMAGE_PROHIBITED_CONTENT": "refusal",
+    "IMAGE_RECITATION": "refusal",
+    "MODEL_ARMOR": "refusal",
+    "ESCALATION": "refusal",
+    "PUP_LIMITED_DISABLED": "refusal",
+    "LANGUAGE": "permanent",
+    "MISSING_THOUGHT_SIGNATURE": "permanent",
+}
+# Every BlockedReason (promptFeedback.blockReason): a blocked prompt is a refusal, whatever the
+# value; listed so the SDK-enumeration test catches a new one.
+BLOCKED_REASONS = {
+    "BLOCKED_REASON_UNSPECIFIED": "refusal",
+    "SAFETY": "refusal",
+    "OTHER": "refusal",
+    "BLOCKLIST": "refusal",
+    "PROHIBITED_CONTENT": "refusal",
+    "IMAGE_SAFETY": "refusal",
+    "MODEL_ARMOR": "refusal",
+    "JAILBREAK": "refusal",
+}
+# Output sizes of gemini-3-pro-image per aspect ratio at 1K; 2K and 4K are x2 and x4.
+OUTPUT_1K = {
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
+}
+SIZE_FACTORS = {"1K": 1, "2K": 2, "4K": 4}
 INSPECT_INSTRUCTIONS = (
     "You check a character turnaround sheet for continuity errors. The panels follow, each "
     "introduced by its label. Answer the question with a JSON list of findings, one per "
     "problem: panel (the label), box [x, y, w, h] as fractions 0-1 of that panel, and reason "
     "(one short sentence). Answer [] when there is nothing to report."
 )
-INSPECT_SCHEMA = {
-    "type": "ARRAY",
-    "items": {
-        "type": "OBJECT",
-        "properties": {
-            "panel": {"type": "STRING"},
-            "box": {"type": "ARRAY", "items": {"type": "NUMBER"}},
-            "reason": {"type": "STRING"},
+
+
+def inspect_schema(labels: list[str]) -> dict[str, Any]:
+    """The answer's shape: the panel one of the labels sent, the box exactly four numbers."""
+    return {
+        "type": "ARRAY",
+        "items": {
+            "type": "OBJECT",
+            "properties": {
+                "panel": {"type": "STRING", "enum": list(labels)},
+                "box": {
+                    "type": "ARRAY",
+                    "items": {"type": "NUMBER", "minimum": 0, "maximum": 1},
+                    "minItems": 4,
+                    "maxItems": 4,
+                },
+                "reason": {"type": "STRING"},
+            },
+            "required": ["panel", "box", "reason"],
         },
-        "required": ["panel", "box", "reason"],
-    },
-}
+    }
 
 
 LABEL_INSTRUCTIONS = (
@@ -84,6 +165,43 @@ LABEL_SCHEMA = {
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def closest_ratio(width: int, height: int) -> str:
+    """The supported aspect ratio nearest to width:height (compared on a log scale)."""
+    want = math.log(width / height)
+    return min(OUTPUT_1K, key=lambda r: abs(math.log(OUTPUT_1K[r][0] / OUTPUT_1K[r][1]) - want))
+
+
+def size_for(ratio: str, width: int, height: int) -> str:
+    """The smallest image size whose output at `ratio` covers width x height (4K at most)."""
+    base_w, base_h = OUTPUT_1K[ratio]
+    for size, factor in SIZE_FACTORS.items():
+        if base_w * factor >= width and base_h * factor >= height:
+            return size
+    return "4K"
+
+
+def output_size(ratio: str, size: str) -> tuple[int, int]:
+    base_w, base_h = OUTPUT_1K[ratio]
+    return base_w * SIZE_FACTORS[size], base_h * SIZE_FACTORS[size]
+
+
+def reference_bytes(data: bytes, mime: str) -> tuple[bytes, str]:
+    """A reference image at the size the model uses: at most REFERENCE_MAX_SIDE on its long
+    side. Only an image that had to shrink is re-encoded, as JPEG at quality 95 (visually
+    lossless at that size, a fraction of a PNG's bytes); smaller images go as they are."""
+    try:
+        with Image.open(io.BytesIO(data)) as src:
+            if max(src.size) <= REFERENCE_MAX_SIDE:
+                return data, mime
+            img = src.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data, mime  # not an image Pillow reads: sent as it is, Gemini judges it
+    img.thumbnail((REFERENCE_MAX_SIDE, REFERENCE_MAX_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=95)
+    return buf.getvalue(), "image/jpeg"
 
 
 class GeminiGenerator:
@@ -127,9 +245,36 @@ class GeminiGenerator:
         self.http.close()
 
     def check(self) -> str:
-        payload = self.http.request("GET", f"/v1beta/models/{self.image_model}").json()
-        name = payload.get("name", self.image_model) if isinstance(payload, dict) else ""
-        return f"authenticated; {name} is available"
+        # The model list, one entry: the key works whatever the configured models are.
+        self.http.request("GET", "/v1beta/models?pageSize=1")
+        return "authenticated"
+
+    def check_models(self) -> list[ModelStatus]:
+        """Ask the API about each configured model: retired ids by name, unknown ones (404)."""
+        found = []
+        for setting, model in (
+            ("GEMINI_IMAGE_MODEL", self.image_model),
+            ("GEMINI_INSPECT_MODEL", self.inspect_model),
+        ):
+            if model in RETIRED_MODELS:
+                date, replacement = RETIRED_MODELS[model]
+                found.append(
+                    ModelStatus(
+                        setting,
+                        model,
+                        "retired",
+                        f"Google shut it down on {date}; set {setting}={replacement}",
+                    )
+                )
+                continue
+            response = self.http.request("GET", f"/v1beta/models/{model}", ok_statuses=(404,))
+            if response.status_code == 404:
+                found.append(
+                    ModelStatus(setting, model, "unknown", "Gemini's API does not know this model")
+                )
+            else:
+                found.append(ModelStatus(setting, model, "ok"))
+        return found
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if request.stage in ("sheet", "edit"):
@@ -155,6 +300,11 @@ class GeminiGenerator:
         if request.stage == "sheet":
             ratio = ratio or settings.TURNAROUND_SHEET_ASPECT_RATIO
             size = size or settings.TURNAROUND_SHEET_IMAGE_SIZE
+        elif request.stage == "edit" and request.width and request.height:
+            # Without imageConfig Gemini answers at its default size and an aspect it picks:
+            # ask for the panel's shape, at least at the panel's resolution.
+            ratio = ratio or closest_ratio(request.width, request.height)
+            size = size or size_for(ratio, request.width, request.height)
         image_config: dict[str, str] = {}
         if ratio is not None:
             if ratio not in ASPECT_RATIOS:
@@ -172,10 +322,8 @@ class GeminiGenerator:
                 )
             image_config["imageSize"] = size
         parts: list[dict[str, Any]] = [{"text": request.prompt}]
-        parts += [
-            {"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}}
-            for ref in request.references
-        ]
+        parts += [self._inline(ref.data, ref.mime) for ref in request.references]
+        # Multi-turn edits send the earlier turns back exactly as they came (with signatures).
         history = list(request.history)
         config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
         if image_config:
@@ -196,12 +344,12 @@ class GeminiGenerator:
                 parts.append({"text": self.frame_caption(request)})
             else:
                 parts.append({"text": f"Panel: {ref.label or f'panel_{index}'}"})
-            parts.append({"inlineData": {"mimeType": ref.mime, "data": b64(ref.data)}})
+            parts.append(self._inline(ref.data, ref.mime))
         return {
             "contents": [{"role": "user", "parts": parts}],
             "generationConfig": {
                 "responseMimeType": "application/json",
-                "responseSchema": INSPECT_SCHEMA,
+                "responseSchema": inspect_schema(self.panel_labels(request)),
             },
         }
 
@@ -229,6 +377,21 @@ class GeminiGenerator:
                 "responseSchema": LABEL_SCHEMA,
             },
         }
+
+    @staticmethod
+    def panel_labels(request: GenerationRequest) -> list[str]:
+        """The labels of the panels sent (not the shot frame): the only answers allowed."""
+        spec = request.spec if isinstance(request.spec, InspectSpec) else InspectSpec(panels=())
+        return [
+            ref.label or f"panel_{i}"
+            for i, ref in enumerate(request.references, start=1)
+            if not (spec.frame and ref.label == spec.frame)
+        ]
+
+    @staticmethod
+    def _inline(data: bytes, mime: str) -> dict[str, Any]:
+        data, mime = reference_bytes(data, mime)
+        return {"inlineData": {"mimeType": mime, "data": b64(data)}}
 
     @staticmethod
     def inspect_question(request: GenerationRequest) -> str:
@@ -267,7 +430,8 @@ class GeminiGenerator:
         if len(content) > MAX_REQUEST_BYTES:
             raise GeneratorError(
                 f"The request to Gemini is {len(content) / 1_048_576:.1f} MB with its reference "
-                "images; Gemini accepts at most 20 MB. Use fewer or smaller references.",
+                f"images; Gemini accepts at most {MAX_REQUEST_BYTES // 1_048_576} MB. Use fewer "
+                "or smaller references.",
                 permanent=True,
             )
         response = self.http.request(
@@ -291,8 +455,8 @@ class GeminiGenerator:
     # --- responses ------------------------------------------------------------------------
 
     @staticmethod
-    def _refusal(payload: dict[str, Any], attempts: int, *, had_image: bool) -> None:
-        """Raise a blocked error if the answer is a safety refusal."""
+    def _refusal(payload: dict[str, Any], attempts: int, *, had_answer: bool) -> None:
+        """Raise when the answer ended for any reason but a normal one (FINISH_REASONS)."""
         candidates = payload.get("candidates") or []
         if not candidates:
             feedback = payload.get("promptFeedback") or {}
@@ -309,15 +473,23 @@ class GeminiGenerator:
                 "Gemini answered with no result and no reason.", permanent=False, attempts=attempts
             )
         candidate = candidates[0]
-        reason = candidate.get("finishReason", "")
-        if reason in BLOCK_REASONS and not had_image:
-            detail = candidate.get("finishMessage") or ""
+        reason = str(candidate.get("finishReason") or "STOP")
+        kind = FINISH_REASONS.get(reason, "retryable")
+        if kind == "ok" or had_answer:
+            return
+        detail = candidate.get("finishMessage") or ""
+        words = f"({reason}){': ' + detail if detail else '.'}"
+        if kind == "refusal":
             raise GeneratorError(
-                f"Gemini refused to make this image ({reason}){': ' + detail if detail else '.'}",
-                permanent=True,
-                blocked=True,
-                attempts=attempts,
+                f"Gemini refused this {words}", permanent=True, blocked=True, attempts=attempts
             )
+        raise GeneratorError(
+            f"Gemini stopped without an answer {words}"
+            + ("" if kind == "permanent" else " Trying again may help."),
+            permanent=kind == "permanent",
+            attempts=attempts,
+            charged=True,
+        )
 
     @staticmethod
     def _parts(payload: dict[str, Any]) -> list[dict[str, Any]]:
@@ -327,17 +499,30 @@ class GeminiGenerator:
         content = candidates[0].get("content") or {}
         return [p for p in content.get("parts") or [] if isinstance(p, dict)]
 
-    def _cost(self, payload: dict[str, Any], *, fallback: Decimal) -> Decimal:
+    def _cost(self, payload: dict[str, Any], *, fallback: Decimal, image: bool) -> Decimal:
+        """Cost from usageMetadata: image output tokens at the image rate; text output and
+        thinking tokens (thoughtsTokenCount) at the text-output rate; input at the input rate."""
         usage = payload.get("usageMetadata") or {}
         prices = settings.TURNAROUND_PRICES
         output = usage.get("candidatesTokenCount")
         if not isinstance(output, int):
             return fallback
-        # Thinking tokens are billed as output tokens.
-        output += int(usage.get("thoughtsTokenCount") or 0)
+        image_tokens = 0
+        if image:
+            details = usage.get("candidatesTokensDetails")
+            if isinstance(details, list) and details:
+                image_tokens = sum(
+                    int(d.get("tokenCount") or 0)
+                    for d in details
+                    if isinstance(d, dict) and d.get("modality") == "IMAGE"
+                )
+            else:
+                image_tokens = output  # no breakdown: the answer is the image
+        text_tokens = output - image_tokens + int(usage.get("thoughtsTokenCount") or 0)
         prompt = int(usage.get("promptTokenCount") or 0)
         return (
-            output * prices["gemini_usd_per_output_token"]
+            image_tokens * prices["gemini_usd_per_image_output_token"]
+            + text_tokens * prices["gemini_usd_per_text_output_token"]
             + prompt * prices["gemini_usd_per_input_token"]
         )
 
@@ -347,7 +532,7 @@ class GeminiGenerator:
         payload, attempts = self._post(model, body)
         parts = self._parts(payload)
         final = [p for p in parts if "inlineData" in p and not p.get("thought")]
-        self._refusal(payload, attempts, had_image=bool(final))
+        self._refusal(payload, attempts, had_answer=bool(final))
         text = " ".join(p["text"] for p in parts if "text" in p and not p.get("thought")).strip()
         if not final:
             raise GeneratorError(
@@ -360,7 +545,12 @@ class GeminiGenerator:
             )
         part = final[-1]
         try:
-            data = base64.b64decode(part["inlineData"]["data"], validate=True)
+            encoded = part["inlineData"]["data"]
+            # Standard base64 from the API; the SDK's own models write the URL-safe alphabet.
+            if isinstance(encoded, str) and ("-" in encoded or "_" in encoded):
+                data = base64.urlsafe_b64decode(encoded)
+            else:
+                data = base64.b64decode(encoded, validate=True)
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise GeneratorError(
                 "Gemini's image data could not be decoded.",
@@ -380,7 +570,7 @@ class GeminiGenerator:
             assets=[GeneratedAsset(data, mime, width, height, meta)],
             provider=self.name,
             model=payload.get("modelVersion") or model,
-            cost_usd=self._cost(payload, fallback=self.estimate_cost(request)),
+            cost_usd=self._cost(payload, fallback=self.estimate_cost(request), image=True),
             provider_request_id=str(payload.get("responseId", "")),
             text=text,
             metadata={"usage": payload.get("usageMetadata", {})},
@@ -390,19 +580,27 @@ class GeminiGenerator:
     def _inspect(self, request: GenerationRequest) -> GenerationResult:
         body = self.inspect_body(request)
         payload, attempts = self._post(self.inspect_model, body)
-        self._refusal(payload, attempts, had_image=True)
         text = "".join(
             p["text"] for p in self._parts(payload) if "text" in p and not p.get("thought")
         )
-        findings = self.parse_findings(text, attempts=attempts)
+        # A refused inspection has no text: it ends blocked with Google's words, not as
+        # "not valid JSON".
+        self._refusal(payload, attempts, had_answer=bool(text.strip()))
+        findings, skipped = self.parse_findings(
+            text, labels=self.panel_labels(request), attempts=attempts
+        )
         return GenerationResult(
             assets=[],
             provider=self.name,
             model=payload.get("modelVersion") or self.inspect_model,
-            cost_usd=settings.TURNAROUND_PRICES["gemini_inspect_estimate"],
+            cost_usd=self._cost(
+                payload,
+                fallback=settings.TURNAROUND_PRICES["gemini_inspect_estimate"],
+                image=False,
+            ),
             provider_request_id=str(payload.get("responseId", "")),
             text=text,
-            data={"findings": findings},
+            data={"findings": findings, "skipped": skipped},
             metadata={"usage": payload.get("usageMetadata", {})},
             attempts=attempts,
         )
@@ -465,8 +663,11 @@ class GeminiGenerator:
         return labels
 
     @staticmethod
-    def parse_findings(text: str, *, attempts: int = 1) -> list[dict[str, Any]]:
-        """Findings from the model's JSON text; boxes clamped to the panel."""
+    def parse_findings(
+        text: str, *, labels: list[str] | None = None, attempts: int = 1
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """(findings, what was skipped): boxes clamped to the panel. A finding that names no
+        panel sent or has no four-number box is skipped and described, never fatal."""
         try:
             raw = json.loads(text)
         except ValueError as exc:
@@ -485,26 +686,30 @@ class GeminiGenerator:
                 attempts=attempts,
                 charged=True,
             )
-        findings = []
-        for item in raw:
-            box = item.get("box") if isinstance(item, dict) else None
+        findings: list[dict[str, Any]] = []
+        skipped: list[str] = []
+        for number, item in enumerate(raw, start=1):
+            if not isinstance(item, dict):
+                skipped.append(f"Finding {number} was not an object.")
+                continue
+            panel = str(item.get("panel", ""))
+            box = item.get("box")
+            if labels is not None and panel not in labels:
+                skipped.append(f"Finding {number} named a panel that was not sent ({panel!r}).")
+                continue
             if (
                 not isinstance(box, list)
                 or len(box) != 4
-                or not all(isinstance(v, int | float) for v in box)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in box)
             ):
-                raise GeneratorError(
-                    "Gemini's inspection answer had a finding without a valid box.",
-                    permanent=False,
-                    attempts=attempts,
-                    charged=True,
-                )
+                skipped.append(f"Finding {number} on {panel} had no box of four numbers.")
+                continue
             x, y, w, h = (min(1.0, max(0.0, float(v))) for v in box)
+            w, h = min(w, 1.0 - x), min(h, 1.0 - y)
+            if w <= 0 or h <= 0:
+                skipped.append(f"Finding {number} on {panel} had an empty box.")
+                continue
             findings.append(
-                {
-                    "panel": str(item.get("panel", "")),
-                    "box": [x, y, min(w, 1.0 - x), min(h, 1.0 - y)],
-                    "reason": str(item.get("reason", "")),
-                }
+                {"panel": panel, "box": [x, y, w, h], "reason": str(item.get("reason", ""))}
             )
-        return findings
+        return findings, skipped

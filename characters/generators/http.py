@@ -447,6 +447,10 @@ class ProviderTransport:
             except ValueError:
                 payload = None
             if isinstance(payload, dict):
+                # BytePlus/Volcengine OpenAPI: {"ResponseMetadata": {..., "Error": {Code, Message}}}
+                meta = payload.get("ResponseMetadata")
+                if isinstance(meta, dict) and isinstance(meta.get("Error"), dict):
+                    payload = {k.lower(): v for k, v in meta["Error"].items()}
                 err = payload.get("error", payload)
                 if isinstance(err, dict):
                     # Gemini's symbolic code is "status"; Ark and Recraft put theirs in "code".

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError
+from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, ModelStatus
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 DOWNLOAD_HOSTS = ("img.recraft.ai", "*.recraft.ai")
@@ -38,6 +38,13 @@ def is_v3_or_older(model: str) -> bool:
 
 def prompt_limit(model: str) -> int:
     return 1_000 if is_v3_or_older(model) else 10_000
+
+
+# Current raster models (2026-12); `providers --check` names a configured id not listed here.
+KNOWN_MODELS = frozenset(
+    {"recraftv4_1", "recraftv4_1_pro", "recraftv4", "recraftv4_pro", "recraftv3", "recraftv2"}
+)
+RETIRED_MODELS: dict[str, str] = {}  # none announced
 
 
 class RecraftGenerator:
@@ -83,6 +90,23 @@ class RecraftGenerator:
         if request.stage == "upscale":
             return self._upscale(request)
         raise GeneratorError(f"Recraft does not serve the {request.stage} stage.", permanent=True)
+
+    def check_models(self) -> list[ModelStatus]:
+        """No model lookup exists here: the configured id against the ids Turnaround knows."""
+        model = self.model
+        if model in RETIRED_MODELS:
+            return [ModelStatus("RECRAFT_MODEL", model, "retired", RETIRED_MODELS[model])]
+        if model not in KNOWN_MODELS:
+            return [
+                ModelStatus(
+                    "RECRAFT_MODEL",
+                    model,
+                    "unknown",
+                    "not a model Turnaround knows for Recraft; known: "
+                    + ", ".join(sorted(KNOWN_MODELS)),
+                )
+            ]
+        return [ModelStatus("RECRAFT_MODEL", model, "ok")]
 
     def check(self) -> str:
         """One cheap authenticated call; returns a short description or raises GeneratorError."""

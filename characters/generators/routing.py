@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
+from django.core.cache import cache
 
 from ..stages import STAGES as STAGE_TABLE
 from .base import Generator
@@ -45,6 +46,35 @@ def offline_stages() -> list[str]:
 def key_is_set(provider: str) -> bool:
     key_setting = PROVIDERS[provider][2]
     return bool(key_setting is None or getattr(settings, key_setting, ""))
+
+
+# The settings that name each provider's models (the banner reads them without a request).
+MODEL_SETTINGS = {
+    "recraft": ("RECRAFT_MODEL",),
+    "gemini": ("GEMINI_IMAGE_MODEL", "GEMINI_INSPECT_MODEL"),
+    "seedance": ("SEEDANCE_MODEL",),
+}
+MODEL_CHECK_CACHE_KEY = "turnaround:model-problems"
+
+
+def model_problems() -> list[str]:
+    """Configured models a stage uses that are retired (known without asking) or that the last
+    `providers --check` found unknown: one plain sentence each, for the owner's banner."""
+    problems: list[str] = []
+    used = {provider_for(stage) for stage in STAGES} - {"offline"}
+    for provider in sorted(used):
+        retired = getattr(import_module(PROVIDERS[provider][0]), "RETIRED_MODELS", {})
+        for setting in MODEL_SETTINGS.get(provider, ()):
+            model = getattr(settings, setting, "")
+            if model in retired:
+                detail = retired[model]
+                if isinstance(detail, tuple):
+                    detail = f"shut down on {detail[0]}; set {setting}={detail[1]}"
+                problems.append(f"{setting}={model} is retired ({detail}).")
+    for line in cache.get(MODEL_CHECK_CACHE_KEY) or []:
+        if line not in problems:
+            problems.append(line)
+    return problems
 
 
 def get_generator(provider: str) -> Generator:

@@ -20,6 +20,7 @@ from .base import (
     GenerationRequest,
     GenerationResult,
     GeneratorError,
+    ModelStatus,
     Pending,
     ShotSpec,
 )
@@ -40,6 +41,11 @@ DEFAULT_DURATION = 5
 POLL_INTERVAL = 5.0  # the first check after a submit; the runner backs off from it
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "expired"})
 BLOCKED_CODE_MARK = "SensitiveContentDetected"
+
+
+# Seedance 2.0 on ModelArk (2026-12); `providers --check` names a configured id not listed here.
+KNOWN_MODELS = frozenset({"dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128"})
+RETIRED_MODELS: dict[str, str] = {}  # none announced
 
 
 class SeedanceGenerator:
@@ -81,6 +87,23 @@ class SeedanceGenerator:
 
     def close(self) -> None:
         self.http.close()
+
+    def check_models(self) -> list[ModelStatus]:
+        """No model lookup exists here: the configured id against the ids Turnaround knows."""
+        model = self.model
+        if model in RETIRED_MODELS:
+            return [ModelStatus("SEEDANCE_MODEL", model, "retired", RETIRED_MODELS[model])]
+        if model not in KNOWN_MODELS:
+            return [
+                ModelStatus(
+                    "SEEDANCE_MODEL",
+                    model,
+                    "unknown",
+                    "not a model Turnaround knows for Seedance; known: "
+                    + ", ".join(sorted(KNOWN_MODELS)),
+                )
+            ]
+        return [ModelStatus("SEEDANCE_MODEL", model, "ok")]
 
     def check(self) -> str:
         # No cheap read exists; an unknown task id answers 404 only once the key is accepted.
@@ -129,11 +152,21 @@ class SeedanceGenerator:
             raise GeneratorError("The shot prompt is empty.", permanent=True)
         content: list[dict[str, Any]] = [{"type": "text", "text": request.prompt}]
         for ref in request.references:
-            if not ref.mime.startswith("image/"):
-                raise GeneratorError("Seedance references must be images.", permanent=True)
-            data_url = f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
+            if ref.uri:
+                # An asset of the library (a virtual portrait): how photoreal faces must go.
+                if not ref.uri.startswith("asset://"):
+                    raise GeneratorError(
+                        f"Seedance references are asset:// ids or images, not {ref.uri!r}.",
+                        permanent=True,
+                    )
+                url = ref.uri
+            else:
+                # Inline images only for what is not a photoreal face (stylised characters).
+                if not ref.mime.startswith("image/"):
+                    raise GeneratorError("Seedance references must be images.", permanent=True)
+                url = f"data:{ref.mime};base64,{base64.b64encode(ref.data).decode('ascii')}"
             content.append(
-                {"type": "image_url", "image_url": {"url": data_url}, "role": "reference_image"}
+                {"type": "image_url", "image_url": {"url": url}, "role": "reference_image"}
             )
         return {
             "model": self.model,

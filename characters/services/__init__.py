@@ -71,6 +71,7 @@ from .projects import (
     project_create,
     project_set_budget,
 )
+from .references import references_retry
 from .sheets import (
     MAX_SHEET_OPTIONS,
     MIN_PANEL_SIDE,

@@ -455,9 +455,13 @@ def _apply_panel_images(
             created_by=user if user is not None and user.is_authenticated else None,
         )
         panel_bytes = asset_read(change.image)
-        sheet_bytes = imaging.recompose_sheet(
+        recomposed = imaging.recompose_sheet(
             sheet_bytes, (panel.x, panel.y, panel.w, panel.h), panel_bytes
         )
+        sheet_bytes = recomposed.data
+        if recomposed.note:  # the answer came back another shape: fitted, and said so
+            PanelRevision.objects.filter(pk=revision.pk).update(fit_note=recomposed.note)
+            revision.fit_note = recomposed.note
         # The preview comes from the panel image itself: far cheaper than decoding the sheet.
         preview = asset_store(
             project=character.project,
@@ -913,6 +917,8 @@ def inspect_keep(generation: Generation, result: GenerationResult) -> None:
     findings = list(result.data.get("findings", []))
     created = inspection_apply(generation=generation, findings=findings)
     result.metadata["found"] = [a.pk for a in created]
+    # Findings the provider's answer could not place are reported, not fatal.
+    result.metadata["skipped"] = list(result.data.get("skipped", []))
 
 
 def edit_request(generation: Generation) -> GenerationRequest:
@@ -927,6 +933,9 @@ def edit_request(generation: Generation) -> GenerationRequest:
     return GenerationRequest(
         stage=Stage.EDIT,
         prompt=generation.prompt,
+        # The panel's size on the sheet: the provider answers in this shape, at least this big.
+        width=panel.w,
+        height=panel.h,
         references=(
             panel_reference(panel),
             ReferenceImage(asset_read(face), face.mime, "face"),

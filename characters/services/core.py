@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.db.models import F
+from django_q.tasks import async_task
 
 from ..access import Access
 from ..models import (
@@ -140,4 +142,13 @@ def character_advance_revision(
         actor=user if user is not None and user.is_authenticated else None,
     )
     character.reference_revision = revision
+    # The video provider's asset library follows the references: a task after commit, named by
+    # its path (references builds on sheets, which builds on this module).
+    transaction.on_commit(
+        lambda: async_task(
+            "characters.services.references.references_sync_task",
+            character.pk,
+            task_name=f"references-{character.pk}",
+        )
+    )
     return revision

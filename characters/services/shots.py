@@ -13,6 +13,7 @@ from ..models import (
     Character,
     Generation,
     Project,
+    ReferenceAsset,
     Shot,
     ShotCharacter,
     ShotNote,
@@ -21,6 +22,7 @@ from ..models import (
 )
 from ..permissions import Action
 from ..storage import asset_read, asset_store
+from . import references
 from .core import ServiceError, access_for, activity_record, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
@@ -87,10 +89,84 @@ def shot_create(
     return shot
 
 
-def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
-    """Render (or re-render) a shot from its characters' current references."""
+def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender | None:
+    """Render (or re-render) a shot from its characters' current references.
+
+    On Seedance the references go as asset:// ids only: when some are not active yet the shot
+    waits (no generation, no worker held) and the reference check starts it; when one was
+    refused the shot says so. None when the shot waits or is held."""
     require(project=shot.project, user=user, action=Action.GENERATE)
+    return _shot_render(shot=shot, user=user)
+
+
+def _reference_plan(cast_rows: list[ShotCharacter]) -> tuple[list[dict], list[str], list[str]]:
+    """(the images a shot sends, in order; what it waits for; what was refused).
+
+    Each character gets an equal share of the provider's nine reference slots: the face
+    first, then the panels in PANEL_ORDER."""
+    per_character = max(1, MAX_SHOT_REFERENCES // max(1, len(cast_rows)))
+    needs_assets = references.shots_need_assets()
+    plan: list[dict] = []
+    waiting: list[str] = []
+    refused: list[str] = []
+    for row in cast_rows:
+        character = row.character
+        assets = references.references_for_character(character)
+        if needs_assets and not assets:
+            waiting.append(f"{character.name}'s references (not uploaded yet)")
+            references.references_sync_on_commit(character_id=character.pk)
+            continue
+        if not needs_assets:
+            plan.extend(_inline_plan(character, per_character))
+            continue
+        for asset in assets[:per_character]:
+            label = f"{character.name}'s {describe_kind(asset.kind)}"
+            if asset.status == ReferenceAsset.Status.REFUSED:
+                refused.append(f"{label}: {asset.error or 'refused'}")
+            elif asset.status != ReferenceAsset.Status.ACTIVE:
+                waiting.append(f"{label} ({asset.get_status_display().lower()})")
+            else:
+                plan.append(
+                    {
+                        "character": character.pk,
+                        "name": character.name,
+                        "kind": asset.kind,
+                        "reference_asset": asset.pk,
+                        "uri": asset.uri,
+                    }
+                )
+    return plan[:MAX_SHOT_REFERENCES], waiting, refused
+
+
+def _inline_plan(character: Character, limit: int) -> list[dict]:
+    """Offline shots draw from the images themselves (nothing leaves the machine)."""
+    panels = {p.kind: p for p in character.locked_sheet.panels.all()}
+    plan = [{"character": character.pk, "name": character.name, "kind": "face", "uri": ""}]
+    for kind in references.PANEL_ORDER:
+        if kind in panels and len(plan) < limit:
+            plan.append(
+                {"character": character.pk, "name": character.name, "kind": kind, "uri": ""}
+            )
+    return plan
+
+
+def describe_kind(kind: str) -> str:
+    """How a prompt names a reference: "face", "face close-up", "profile view"."""
+    named = {"face": "face", "face_closeup": "face close-up", "mid_closeup": "mid close-up"}
+    return named.get(kind) or f"{kind.replace('_', ' ')} view"
+
+
+def reference_legend(plan: list[dict]) -> str:
+    """Which image is whose, in the provider's own words: "[Image 1] is Mara's face"."""
+    return "\n".join(
+        f"[Image {n}] is {item['name']}'s {describe_kind(item['kind'])}."
+        for n, item in enumerate(plan, start=1)
+    )
+
+
+def _shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender | None:
     with transaction.atomic():
+        shot = Shot.objects.select_for_update().select_related("project").get(pk=shot.pk)
         cast_rows = list(
             ShotCharacter.objects.select_related("character").filter(shot=shot).order_by("id")
         )
@@ -105,13 +181,29 @@ def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
             ).exists()
         ):
             raise ServiceError(f"Shot {shot.number} is already rendering.")
+        plan, waiting, refused = _reference_plan(cast_rows)
+        if refused:
+            Shot.objects.filter(pk=shot.pk).update(
+                waiting_for_references=False,
+                held_reason="Seedance refused a reference, so this shot cannot use it: "
+                + "; ".join(refused)
+                + ". Fix or replace that image on the sheet, then re-render.",
+            )
+            return None
+        if waiting:
+            Shot.objects.filter(pk=shot.pk).update(
+                waiting_for_references=True,
+                held_reason="Waiting for Seedance to accept " + ", ".join(waiting) + ".",
+            )
+            return None
         revisions = {str(r.character_id): r.character.reference_revision for r in cast_rows}
         rules = {r.character.name: character_rules(r.character) for r in cast_rows}
+        legend = reference_legend(plan)
         generation = generation_create(
             project=shot.project,
             character=None,
             stage=Stage.SHOT,
-            prompt=prompts.shot_prompt(shot.prompt, rules),
+            prompt=prompts.shot_prompt(shot.prompt, rules) + ("\n" + legend if legend else ""),
             user=user,
             parameters={
                 "shot": shot.pk,
@@ -119,6 +211,7 @@ def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
                 "ratio": shot.ratio,
                 "resolution": shot.resolution,
                 "revisions": revisions,
+                "references": plan,
             },
             reference_ids=[
                 f"character:{r.character_id}@{revisions[str(r.character_id)]}" for r in cast_rows
@@ -129,9 +222,28 @@ def shot_render(*, shot: Shot, user: AbstractBaseUser | None) -> ShotRender:
             ShotCharacter.objects.filter(pk=row.pk).update(
                 reference_revision=row.character.reference_revision
             )
-        Shot.objects.filter(pk=shot.pk).update(generation=generation)
+        Shot.objects.filter(pk=shot.pk).update(
+            generation=generation, waiting_for_references=False, held_reason=""
+        )
         shot.generation = generation
     return render
+
+
+def shots_release_waiting() -> list[ShotRender]:
+    """Start the shots that waited for references, now that theirs may be active (called by
+    the reference check, not by a person: the render is the one they asked for)."""
+    renders = []
+    for shot in Shot.objects.filter(waiting_for_references=True).select_related("project"):
+        try:
+            render = _shot_render(shot=shot, user=None)
+        except ServiceError as exc:
+            Shot.objects.filter(pk=shot.pk).update(
+                waiting_for_references=False, held_reason=str(exc)
+            )
+            continue
+        if render is not None:
+            renders.append(render)
+    return renders
 
 
 def shot_staleness(shot: Shot) -> list[dict]:
@@ -163,9 +275,11 @@ def shots_rerender_stale(*, project: Project, user: AbstractBaseUser | None) -> 
     ):
         if shot_staleness(shot):
             try:
-                renders.append(shot_render(shot=shot, user=user))
+                render = shot_render(shot=shot, user=user)
             except ServiceError:
                 continue  # already rendering, or a character lost its sheet: left as it is
+            if render is not None:  # None: it waits for its references, or one was refused
+                renders.append(render)
     if renders:
         activity_record(
             project=project, actor=user, verb="re-rendered stale shots", count=len(renders)
@@ -321,46 +435,39 @@ def shot_note_set_status(
 
 
 MAX_SHOT_REFERENCES = 9  # Seedance's limit on reference images
-SHOT_PANELS = (
-    "face_closeup",
-    "front",
-    "three_quarter",
-    "profile",
-    "three_quarter_left",
-    "profile_left",
-    "back",
-    "mid_closeup",
-)
 
 
 def shot_request(generation: Generation) -> GenerationRequest:
+    """The shot as sent: the references of the render's plan, in order. On Seedance each is an
+    asset:// id and no image bytes are read; offline, the images themselves."""
     shot = Shot.objects.get(pk=generation.parameters["shot"])
-    references: list[ReferenceImage] = []
-    rows = (
-        ShotCharacter.objects.filter(shot=shot)
-        .select_related("character__locked_candidate__image_4k", "character__locked_sheet")
-        .order_by("id")
-    )
-    per_character = max(1, MAX_SHOT_REFERENCES // max(1, len(rows)))
-    for row in rows:
-        character = row.character
-        face = character.locked_candidate.image_4k
-        mine = [ReferenceImage(asset_read(face), face.mime, f"{character.name}: face")]
-        panels = {
-            p.kind: p
-            for p in character.locked_sheet.panels.select_related(
-                "crop", "sheet__image", "sheet__character__project"
-            )
-        }
-        for kind in SHOT_PANELS:
-            if kind in panels and len(mine) < per_character:
-                mine.append(panel_reference(panels[kind]))
-        references.extend(mine)
     params = generation.parameters
+    references_sent: list[ReferenceImage] = []
+    characters = {
+        c.pk: c
+        for c in Character.objects.filter(
+            pk__in={item["character"] for item in params.get("references", [])}
+        ).select_related("locked_candidate__image_4k", "locked_sheet")
+    }
+    for item in params.get("references", []):
+        label = f"{item['name']}: {item['kind']}"
+        if item.get("uri"):
+            references_sent.append(ReferenceImage(b"", "image/jpeg", label, uri=item["uri"]))
+            continue
+        character = characters[item["character"]]
+        if item["kind"] == "face":
+            face = character.locked_candidate.image_4k
+            references_sent.append(ReferenceImage(asset_read(face), face.mime, label))
+        else:
+            panel = character.locked_sheet.panels.select_related(
+                "crop", "sheet__image", "sheet__character__project"
+            ).get(kind=item["kind"])
+            ref = panel_reference(panel)
+            references_sent.append(ReferenceImage(ref.data, ref.mime, label))
     return GenerationRequest(
         stage=Stage.SHOT,
         prompt=generation.prompt,
-        references=tuple(references[:MAX_SHOT_REFERENCES]),
+        references=tuple(references_sent[:MAX_SHOT_REFERENCES]),
         aspect_ratio=params.get("ratio"),
         seed=generation.seed,
         spec=ShotSpec(

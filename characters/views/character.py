@@ -46,6 +46,7 @@ TEMPLATES = {
     "sheet-preview": "characters/character/sheets.html",
     "sheet-card": "characters/character/sheets.html",
     "continuity": "characters/character/continuity.html",
+    "reference-assets": "characters/character/references.html",
     "inspection-card": "characters/character/continuity.html",
     "brief-form": "characters/character/brief.html",
 }
@@ -93,6 +94,15 @@ def continuity_context(access: Access, character: Character) -> dict:
     }
 
 
+def references_context(access: Access, character: Character) -> dict:
+    rows = selectors.reference_assets_for(character) if character.locked_sheet_id else []
+    return {
+        "reference_assets": rows,
+        "reference_assets_waiting": any(r.status in ("queued", "pending") for r in rows),
+        "reference_assets_refused": any(r.status == "refused" for r in rows),
+    }
+
+
 def sheets_context(access: Access, character: Character) -> dict:
     options = list(selectors.sheet_options_for(character, panels=False))
     return {
@@ -100,6 +110,7 @@ def sheets_context(access: Access, character: Character) -> dict:
         "sheet_form": SheetForm(),
         **sheets_identity_context(access, character, options),
         **continuity_context(access, character),
+        **references_context(access, character),
     }
 
 
@@ -152,6 +163,7 @@ FRAGMENTS: dict[str, Callable[[Access, Character], dict]] = {
     "sheets": sheets_context,
     "sheet-preview": sheet_preview_context,
     "continuity": continuity_context,
+    "reference-assets": references_context,
     "brief-form": brief_context,
     "history": history_context,
 }

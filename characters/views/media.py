@@ -13,7 +13,8 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_GET
 
-from ..models import Asset
+from ..models import Asset, ReferenceAsset
+from ..services.references import reference_file_asset
 from .common import login_required, project_access
 
 VARIANTS = {"original": "file", "preview": "preview", "thumb": "thumbnail"}
@@ -58,4 +59,21 @@ def _signed_redirect(name: str, mime: str, disposition: str) -> HttpResponse:
     url = default_storage.url(name, parameters=parameters, expire=expiry)
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = f"private, max-age={expiry // 2}"
+    return response
+
+
+@require_GET
+def reference_file(request: HttpRequest, token: str) -> HttpResponse:
+    """A prepared reference image for the video provider's asset library, which downloads it
+    by URL (no log-in there). The token is signed, names one prepared image and expires after a
+    day; anything else is the plain 404."""
+    item = reference_file_asset(token)
+    if item is None or not ReferenceAsset.objects.filter(prepared=item).exists():
+        raise Http404("No such file.")
+    try:
+        handle = default_storage.open(item.file.name, "rb")
+    except FileNotFoundError as exc:
+        raise Http404("The file is missing from storage.") from exc
+    response = FileResponse(handle, content_type=item.mime)
+    response["Cache-Control"] = "private, no-store"
     return response

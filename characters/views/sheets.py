@@ -309,3 +309,16 @@ def reference_pack(request: HttpRequest, project_slug: str, character_slug: str)
     pack = references.reference_pack(character, show_costs=access.can(Action.SEE_COSTS))
     name = f"{character.project.slug}-{character.slug}-rev{character.reference_revision}.zip"
     return FileResponse(pack, as_attachment=True, filename=name, content_type="application/zip")
+
+
+@login_required
+@require_POST
+def references_retry(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
+    """Send refused video references again (e.g. once the asset-library keys are set)."""
+    access, character = load(request, project_slug, character_slug)
+    access.require(Action.GENERATE)
+    count = services.references_retry(character=character, user=request.user)
+    if request.htmx:
+        return respond(request, access, character, "reference-assets", retried=count)
+    messages.success(request, f"Sending {count} reference{'s' if count != 1 else ''} again.")
+    return redirect(character.get_absolute_url() + "#reference-assets")

@@ -6,8 +6,11 @@ the offline generator at the sizes the real models produce, and injects faults o
 
     python -m tests.fakes.server --port 8765
 
-Mounts: Recraft at /recraft/v1, Gemini at /gemini, Ark (Seedance) at /ark/api/v3, result files
-at /files/<id>. Faults: FakeProvider.add_fault(route, kind, ...) in Python, or POST JSON
+Mounts: Recraft at /recraft/v1, Gemini at /gemini, Ark (Seedance) at /ark/api/v3, Ark's signed
+OpenAPI (the asset library: CreateAssetGroup, CreateAsset, GetAsset) at /ark-open/, result files
+at /files/<id>. Like the real Seedance 2.0, the fake refuses a reference image sent inline (data:
+or https) as a photoreal face unless `inline_faces_are_photoreal` is turned off (a stylised
+character), and takes asset:// references once their asset is Active. Faults: FakeProvider.add_fault(route, kind, ...) in Python, or POST JSON
 {"route": ..., "kind": ..., ...} to /_admin/faults. Recorded requests: .requests or
 GET /_admin/requests.
 """
@@ -38,6 +41,9 @@ from characters.stages import STAGES
 RECRAFT_KEY = "fake-recraft-key"
 GEMINI_KEY = "fake-gemini-key"
 ARK_KEY = "fake-ark-key"
+ARK_ACCESS_KEY = "AKFAKEACCESSKEY0001"
+ARK_SECRET_KEY = "fake-ark-secret-key"
+ARK_REGION = "ap-southeast-1"
 
 RECRAFT_MODELS = {
     "recraftv3": {"1024x1365", "1024x1024", "1365x1024", "1024x1536", "1536x1024"},
@@ -48,26 +54,27 @@ RECRAFT_MODELS = {
 }
 RECRAFT_RATIOS = {"1:1", "3:4", "4:3", "16:9", "9:16", "2:3", "3:2"}
 GEMINI_RATIOS = {"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"}
-GEMINI_SIZES = {  # gemini-3-pro-image-preview output sizes
-    ("1:1", "1K"): (1024, 1024),
-    ("1:1", "2K"): (2048, 2048),
-    ("1:1", "4K"): (4096, 4096),
-    ("3:4", "1K"): (896, 1200),
-    ("3:4", "2K"): (1792, 2400),
-    ("3:4", "4K"): (3584, 4800),
-    ("4:3", "1K"): (1200, 896),
-    ("4:3", "2K"): (2400, 1792),
-    ("4:3", "4K"): (4800, 3584),
-    ("16:9", "1K"): (1376, 768),
-    ("16:9", "2K"): (2752, 1536),
-    ("16:9", "4K"): (5504, 3072),
-    ("21:9", "1K"): (1584, 672),
-    ("21:9", "2K"): (3168, 1344),
-    ("21:9", "4K"): (6336, 2688),
+GEMINI_1K = {  # gemini-3-pro-image output sizes at 1K; 2K and 4K are x2 and x4
+    "1:1": (1024, 1024),
+    "2:3": (848, 1264),
+    "3:2": (1264, 848),
+    "3:4": (896, 1200),
+    "4:3": (1200, 896),
+    "4:5": (928, 1152),
+    "5:4": (1152, 928),
+    "9:16": (768, 1376),
+    "16:9": (1376, 768),
+    "21:9": (1584, 672),
 }
-GEMINI_IMAGE_MODELS = {"gemini-3-pro-image-preview", "gemini-2.5-flash-image"}
-GEMINI_TEXT_MODELS = {"gemini-3-pro-preview", "gemini-2.5-flash", "gemini-2.5-pro"}
-GEMINI_MAX_BYTES = 20 * 1024 * 1024
+GEMINI_SIZES = {
+    (ratio, size): (w * factor, h * factor)
+    for ratio, (w, h) in GEMINI_1K.items()
+    for size, factor in (("1K", 1), ("2K", 2), ("4K", 4))
+}
+# Served models. The retired preview ids answer 404, as Google's API does after a shutdown.
+GEMINI_IMAGE_MODELS = {"gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image"}
+GEMINI_TEXT_MODELS = {"gemini-3.1-pro-preview", "gemini-3.5-flash", "gemini-2.5-flash"}
+GEMINI_MAX_BYTES = 100 * 1024 * 1024
 ARK_MODELS = {"dreamina-seedance-2-0-260128", "dreamina-seedance-2-0-fast-260128"}
 ARK_RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}
 ARK_RES = {"480p": 480, "720p": 720, "1080p": 1080}
@@ -108,10 +115,13 @@ def sheet_png(prompt: str, seed: int, width: int, height: int) -> bytes:
     return png_bytes(sheet)
 
 
-def edited_png(panel: bytes) -> bytes:
-    """An edit answers with the panel it was sent, at its size, visibly retouched."""
+def edited_png(panel: bytes, size: tuple[int, int] | None = None) -> bytes:
+    """An edit answers with the panel it was sent, visibly retouched, at the size asked for
+    (like Gemini, which answers at its imageConfig size and not the input's)."""
     with Image.open(io.BytesIO(panel)) as src:
         img = src.convert("RGB")
+    if size is not None and img.size != size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
     img = Image.eval(img, lambda v: min(255, v + 6))
     return png_bytes(img)
 
@@ -160,6 +170,19 @@ class Recorded:
 
 
 @dataclass
+class LibraryAsset:
+    id: str
+    group_id: str
+    url: str
+    name: str
+    width: int
+    height: int
+    gets: int = 0
+    status: str = "Processing"  # → Active, or Failed with outcome "failed"
+    outcome: str = "active"
+
+
+@dataclass
 class Task:
     id: str
     body: dict[str, Any]
@@ -194,6 +217,11 @@ class FakeProvider:
         # When set, a Seedance task takes this long from its creation, however often it is
         # polled (as the real service does), instead of finishing after polls_to_finish polls.
         self.task_seconds = self.default_task_seconds = task_seconds
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.assets: dict[str, LibraryAsset] = {}
+        self.asset_gets_to_active = 2  # GetAsset reads Processing this many times, then Active
+        self.inline_faces_are_photoreal = True
+        self.refuse_asset_names: set[str] = set()  # assets whose Name contains one: Failed
         self.counter = itertools.count(1)
         self.stopping = threading.Event()
         self.base_url = ""
@@ -211,6 +239,11 @@ class FakeProvider:
             self.faults.clear()
             self.tasks.clear()
             self.task_seconds = self.default_task_seconds
+            self.groups.clear()
+            self.assets.clear()
+            self.asset_gets_to_active = 2
+            self.inline_faces_are_photoreal = True
+            self.refuse_asset_names = set()
 
     def take_fault(self, route: str) -> Fault | None:
         with self.lock:
@@ -290,9 +323,11 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", r"/recraft/v1/users/me", "recraft.me"),
             ("POST", r"/gemini/v1beta/models/[^/:]+:generateContent", "gemini.generate"),
             ("GET", r"/gemini/v1beta/models/[^/:]+", "gemini.model"),
+            ("GET", r"/gemini/v1beta/models", "gemini.models"),
             ("POST", r"/ark/api/v3/contents/generations/tasks", "ark.create"),
             ("GET", r"/ark/api/v3/contents/generations/tasks/[^/]+", "ark.poll"),
             ("DELETE", r"/ark/api/v3/contents/generations/tasks/[^/]+", "ark.delete"),
+            ("POST", r"/ark-open/?", "arkopen.call"),
             ("GET", r"/files/[^/]+", "files"),
             ("GET", r"/_admin/requests", "admin.requests"),
             ("POST", r"/_admin/faults", "admin.faults"),
@@ -421,6 +456,10 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass  # the client gave up, as it should
             self.close_connection = True
+            return True
+        if kind == "canned":
+            # An answer given by the test (e.g. built from an official SDK's own types).
+            self.send_json(int(p.get("status", 200)), p["payload"])
             return True
         if kind == "malformed_json":
             self.send(200, b'{"created": 1725000000, "data": [{"url": ', "application/json")
@@ -592,13 +631,22 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.send_json(200, {"name": f"models/{model}", "displayName": model, "version": "fake"})
 
+    def route_gemini_models(self, path: str, body: bytes, fault: Fault | None) -> None:
+        if not self.gemini_auth("gemini.models"):
+            return
+        first = sorted(GEMINI_IMAGE_MODELS)[0]
+        self.send_json(
+            200,
+            {"models": [{"name": f"models/{first}", "displayName": first}], "nextPageToken": "x"},
+        )
+
     def route_gemini_generate(self, path: str, body: bytes, fault: Fault | None) -> None:
         route = "gemini.generate"
         if not self.gemini_auth(route):
             return
         if len(body) > GEMINI_MAX_BYTES:
             self.provider_error(
-                route, 400, "Request payload size exceeds the limit: 20971520 bytes."
+                route, 400, f"Request payload size exceeds the limit: {GEMINI_MAX_BYTES} bytes."
             )
             return
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
@@ -678,11 +726,17 @@ class Handler(BaseHTTPRequestHandler):
                     else str(findings)
                 )
             parts = [{"text": text}]
-            usage = {"promptTokenCount": 1200, "candidatesTokenCount": 60, "totalTokenCount": 1260}
+            usage = {
+                "promptTokenCount": 1200,
+                "candidatesTokenCount": 60,
+                "thoughtsTokenCount": 400,
+                "totalTokenCount": 1660,
+            }
         else:
             image_config = config.get("imageConfig", {})
-            ratio = image_config.get("aspectRatio", "1:1")
-            size = image_config.get("imageSize", "1K")
+            # Without imageConfig (or with the "square" fault) Gemini answers 1024x1024.
+            ratio = image_config.get("aspectRatio", "1:1") if kind != "square" else "1:1"
+            size = image_config.get("imageSize", "1K") if kind != "square" else "1K"
             width, height = GEMINI_SIZES.get((ratio, size), (1024, 1024))
             prompt = " ".join(texts)
             if kind == "html_image":
@@ -692,7 +746,7 @@ class Handler(BaseHTTPRequestHandler):
             elif kind == "truncated":
                 final = truncated_png()
             elif prompt.startswith("Edit this") and images:
-                final = edited_png(images[0])
+                final = edited_png(images[0], (width, height))
             else:
                 final = sheet_png(prompt, len(images), width, height)
             thought = portrait_png(prompt, 0, 64, 64)
@@ -719,8 +773,13 @@ class Handler(BaseHTTPRequestHandler):
             tokens = 2000 if size == "4K" else 1120
             usage = {
                 "promptTokenCount": 270,
-                "candidatesTokenCount": tokens,
-                "totalTokenCount": 270 + tokens,
+                "candidatesTokenCount": tokens + 10,
+                "candidatesTokensDetails": [
+                    {"modality": "TEXT", "tokenCount": 10},
+                    {"modality": "IMAGE", "tokenCount": tokens},
+                ],
+                "thoughtsTokenCount": 150,
+                "totalTokenCount": 270 + tokens + 160,
             }
         self.send_json(
             200,
@@ -819,6 +878,10 @@ class Handler(BaseHTTPRequestHandler):
             code = "MissingParameter" if "required" in problem else "InvalidParameter"
             self.provider_error(route, 400, problem, code)
             return
+        code, problem = self.ark_references_problem(req)
+        if problem:
+            self.provider_error(route, 400, problem, code)
+            return
         task = Task(self.fake.new_id("cgt-"), req)
         if fault is not None and fault.kind in ("sensitive", "never"):
             task.outcome = fault.kind
@@ -843,8 +906,11 @@ class Handler(BaseHTTPRequestHandler):
                     return "content.text must be a string"
             elif kind == "image_url":
                 url = (item.get("image_url") or {}).get("url", "")
-                if not (url.startswith("https://") or re.match(r"data:image/[a-z]+;base64,", url)):
-                    return "content.image_url.url must be https or a data:image base64 URL"
+                if not (
+                    url.startswith(("https://", "asset://"))
+                    or re.match(r"data:image/[a-z]+;base64,", url)
+                ):
+                    return "content.image_url.url must be https, asset:// or a data:image URL"
                 role = item.get("role")
                 if role not in ("first_frame", "last_frame", "reference_image"):
                     return f"content.role {role!r} is invalid"
@@ -871,6 +937,27 @@ class Handler(BaseHTTPRequestHandler):
             if flag in req and not isinstance(req[flag], bool):
                 return f"The parameter `{flag}` must be a boolean."
         return ""
+
+    def ark_references_problem(self, req: dict[str, Any]) -> tuple[str, str]:
+        """Seedance 2.0's checks on reference images: assets must exist and be Active; an
+        inline image of a photoreal face is refused as a possible real person."""
+        for index, item in enumerate(req["content"]):
+            if not isinstance(item, dict) or item.get("type") != "image_url":
+                continue
+            url = (item.get("image_url") or {}).get("url", "")
+            if url.startswith("asset://"):
+                asset = self.fake.assets.get(url[len("asset://") :])
+                if asset is None:
+                    return "InvalidParameter", f"The specified asset {url[8:]} is not found."
+                if asset.status != "Active":
+                    return "InvalidParameter", f"The specified asset {asset.id} is not active."
+            elif self.fake.inline_faces_are_photoreal:
+                return (
+                    "InputImageSensitiveContentDetected.PrivacyInformation",
+                    f"The request failed because the input image 'content[{index}]' may "
+                    "contain real person. Request id: 021787901800000000000000000000000000",
+                )
+        return "", ""
 
     def route_ark_poll(self, path: str, body: bytes, fault: Fault | None) -> None:
         route = "ark.poll"
@@ -944,6 +1031,247 @@ class Handler(BaseHTTPRequestHandler):
         task.status = "cancelled"
         self.send_json(200, {})
 
+    # --- Ark OpenAPI: the asset library -------------------------------------------------
+
+    def openapi_reply(
+        self, action: str, status: int, result: Any = None, error: Any = None
+    ) -> None:
+        """The OpenAPI envelope: ResponseMetadata (+ Error) and Result."""
+        meta: dict[str, Any] = {
+            "RequestId": f"20261201000000{next(self.fake.counter):020X}",
+            "Action": action,
+            "Version": "2024-01-01",
+            "Service": "ark",
+            "Region": ARK_REGION,
+        }
+        payload: dict[str, Any] = {"ResponseMetadata": meta}
+        if error is not None:
+            meta["Error"] = {"Code": error[0], "Message": error[1], "Data": None}
+        else:
+            payload["Result"] = result
+        self.send_json(status, payload)
+
+    def openapi_signature_problem(self, query: dict[str, str], body: bytes) -> tuple[int, str, str]:
+        """(status, code, message) when the request is not signed right; (0, "", "") if it is.
+
+        Checked with the official SDK's own pieces (byteplussdkcore.signv4), not the app's
+        signer, so the two implementations meet here."""
+        import hashlib
+        import hmac
+        from urllib.parse import urlsplit
+
+        from byteplussdkcore.signv4 import SignerV4
+
+        auth = self.headers.get("Authorization", "")
+        match = re.fullmatch(
+            r"HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/request, "
+            r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})",
+            auth,
+        )
+        if not auth:
+            return 401, "MissingAuthenticationToken", "The request is missing an Authorization."
+        if match is None:
+            return 400, "InvalidAuthorization", "The Authorization header is malformed."
+        ak, date, region, service, signed, signature = match.groups()
+        if ak != ARK_ACCESS_KEY:
+            return 401, "InvalidAccessKey", "The access key is invalid."
+        x_date = self.headers.get("X-Date", "")
+        if not x_date.startswith(date):
+            return 400, "MissingRequestInfo", "X-Date is missing or does not match."
+        if hashlib.sha256(body).hexdigest() != self.headers.get("X-Content-Sha256", ""):
+            return 401, "SignatureDoesNotMatch", "The body hash does not match."
+        names = signed.split(";")
+        lines = "".join(f"{n}:{self.headers.get(n, '')}\n" for n in names)
+        canonical = "\n".join(
+            [
+                "POST",
+                urlsplit(self.path).path,
+                SignerV4.canonical_query(query),
+                lines,
+                signed,
+                hashlib.sha256(body).hexdigest(),
+            ]
+        )
+        scope = f"{date}/{region}/{service}/request"
+        to_sign = "\n".join(
+            ["HMAC-SHA256", x_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        )
+        key = SignerV4.get_signing_secret_key_v4(ARK_SECRET_KEY, date, region, service)
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature) or service != "ark":
+            return (
+                401,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match.",
+            )
+        return 0, "", ""
+
+    def route_arkopen_call(self, path: str, body: bytes, fault: Fault | None) -> None:
+        from urllib.parse import parse_qsl, urlsplit
+
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        action = query.get("Action", "")
+        if not action or query.get("Version") != "2024-01-01":
+            self.openapi_reply(
+                action, 400, error=("MissingParameter", "Action or Version is missing.")
+            )
+            return
+        status, code, message = self.openapi_signature_problem(query, body)
+        if status:
+            self.openapi_reply(action, status, error=(code, message))
+            return
+        try:
+            req = json.loads(body)
+        except ValueError:
+            self.openapi_reply(action, 400, error=("InvalidParameter", "The body is not JSON."))
+            return
+        if fault is not None and fault.kind == "status":
+            self.openapi_reply(
+                action,
+                int(fault.params.get("status", 500)),
+                error=(fault.params.get("code", "InternalError"), fault.params.get("message", "x")),
+            )
+            return
+        handler = getattr(self, f"asset_{action}", None)
+        if handler is None:
+            self.openapi_reply(
+                action,
+                404,
+                error=(
+                    "InvalidActionOrVersion",
+                    f"Could not find operation {action} for version 2024-01-01.",
+                ),
+            )
+            return
+        handler(req, fault)
+
+    def asset_CreateAssetGroup(self, req: dict[str, Any], fault: Fault | None) -> None:
+        name = req.get("Name")
+        if not isinstance(name, str) or not name or len(name) > 64:
+            self.openapi_reply(
+                "CreateAssetGroup", 400, error=("InvalidParameter.Name", "Name is invalid.")
+            )
+            return
+        if req.get("GroupType", "AIGC") != "AIGC":
+            self.openapi_reply(
+                "CreateAssetGroup",
+                400,
+                error=("InvalidParameter.GroupType", "GroupType must be AIGC."),
+            )
+            return
+        group_id = f"group-20261201000000-{next(self.fake.counter):05d}"
+        with self.fake.lock:
+            self.fake.groups[group_id] = dict(req)
+        self.openapi_reply("CreateAssetGroup", 200, {"Id": group_id})
+
+    def asset_CreateAsset(self, req: dict[str, Any], fault: Fault | None) -> None:
+        import urllib.request
+
+        action = "CreateAsset"
+        group_id = req.get("GroupId", "")
+        if group_id not in self.fake.groups:
+            self.openapi_reply(
+                action,
+                404,
+                error=("NotFound.group_id", f"The specified asset_group {group_id} is not found."),
+            )
+            return
+        if req.get("AssetType") != "Image":
+            self.openapi_reply(
+                action, 400, error=("InvalidParameter.AssetType", "AssetType is invalid.")
+            )
+            return
+        url = req.get("URL", "")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            self.openapi_reply(
+                action, 400, error=("InvalidParameter.URL", "URL must be a http(s) URL.")
+            )
+            return
+        try:
+            with urllib.request.urlopen(url, timeout=20) as answer:
+                data = answer.read(31 * 1024 * 1024)
+            with Image.open(io.BytesIO(data)) as img:
+                width, height = img.size
+        except Exception as exc:
+            self.openapi_reply(
+                action,
+                400,
+                error=("InvalidParameter.URL", f"The file could not be downloaded or read: {exc}"),
+            )
+            return
+        for side, name in ((width, "Width"), (height, "Height")):
+            if side < 300 or side > 6000:
+                which = "TooSmall" if side < 300 else "TooLarge"
+                self.openapi_reply(
+                    action,
+                    400,
+                    error=(
+                        f"InvalidParameter.{name}{which}",
+                        f"{name} must be between 300px and 6000px.",
+                    ),
+                )
+                return
+        ratio = width / height
+        if ratio < 0.4 or ratio > 2.5:
+            which = "TooSmall" if ratio < 0.4 else "TooLarge"
+            self.openapi_reply(
+                action,
+                400,
+                error=(
+                    f"InvalidParameter.AspectRatio{which}",
+                    "Aspect ratio must be between 0.4 and 2.5.",
+                ),
+            )
+            return
+        asset = LibraryAsset(
+            id=f"asset-20261201000000-{next(self.fake.counter):05d}",
+            group_id=group_id,
+            url=url,
+            name=str(req.get("Name", "")),
+            width=width,
+            height=height,
+            outcome="failed"
+            if (fault is not None and fault.kind == "asset_failed")
+            or any(n in str(req.get("Name", "")) for n in self.fake.refuse_asset_names)
+            else "active",
+        )
+        with self.fake.lock:
+            self.fake.assets[asset.id] = asset
+        self.openapi_reply(action, 200, {"Id": asset.id})
+
+    def asset_GetAsset(self, req: dict[str, Any], fault: Fault | None) -> None:
+        asset_id = req.get("Id", "")
+        with self.fake.lock:
+            asset = self.fake.assets.get(asset_id)
+            if asset is not None and asset.status == "Processing":
+                asset.gets += 1
+                if asset.gets > self.fake.asset_gets_to_active:
+                    asset.status = "Active" if asset.outcome == "active" else "Failed"
+        if asset is None:
+            self.openapi_reply(
+                "GetAsset",
+                404,
+                error=("NotFound.asset_id", f"The specified asset {asset_id} is not found."),
+            )
+            return
+        result = {
+            "Id": asset.id,
+            "Name": asset.name,
+            "URL": f"{self.fake.base_url}/files/tos-{asset.id}?X-Tos-Expires=43200",
+            "GroupId": asset.group_id,
+            "AssetType": "Image",
+            "Status": asset.status,
+            "ProjectName": req.get("ProjectName", "default"),
+            "CreateTime": "2026-12-01T00:00:00Z",
+            "UpdateTime": "2026-12-01T00:00:00Z",
+        }
+        if asset.status == "Failed":
+            result["Error"] = {
+                "Code": "InputImageSensitiveContentDetected",
+                "Message": "The asset image may contain sensitive content.",
+            }
+        self.openapi_reply("GetAsset", 200, result)
+
     # --- files and admin ------------------------------------------------------------------
 
     def route_files(self, path: str, body: bytes, fault: Fault | None) -> None:
@@ -1016,6 +1344,8 @@ def main() -> None:
     print(f"  RECRAFT_API_BASE={base}/recraft/v1 RECRAFT_API_KEY={RECRAFT_KEY}")
     print(f"  GEMINI_API_BASE={base}/gemini GEMINI_API_KEY={GEMINI_KEY}")
     print(f"  ARK_API_BASE={base}/ark/api/v3 ARK_API_KEY={ARK_KEY}")
+    print(f"  ARK_ASSET_API_BASE={base}/ark-open ARK_ACCESS_KEY={ARK_ACCESS_KEY}")
+    print(f"  ARK_SECRET_KEY={ARK_SECRET_KEY} ARK_ASSET_REGION={ARK_REGION}")
     print(f"  TURNAROUND_DOWNLOAD_HOSTS={hostport}")
     try:
         threading.Event().wait()

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.server import ARK_KEY, GEMINI_KEY, RECRAFT_KEY, FakeProvider
+from tests.fakes.server import (
+    ARK_ACCESS_KEY,
+    ARK_KEY,
+    ARK_REGION,
+    ARK_SECRET_KEY,
+    GEMINI_KEY,
+    RECRAFT_KEY,
+    FakeProvider,
+)
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +53,15 @@ def fake(fake_provider: FakeProvider, settings: Any) -> FakeProvider:
     settings.RECRAFT_MODEL = "recraftv3"
     settings.GEMINI_API_KEY = GEMINI_KEY
     settings.GEMINI_API_BASE = f"{base}/gemini"
-    settings.GEMINI_IMAGE_MODEL = "gemini-3-pro-image-preview"
-    settings.GEMINI_INSPECT_MODEL = "gemini-3-pro-preview"
+    settings.GEMINI_IMAGE_MODEL = "gemini-3-pro-image"
+    settings.GEMINI_INSPECT_MODEL = "gemini-3.1-pro-preview"
     settings.ARK_API_KEY = ARK_KEY
     settings.ARK_API_BASE = f"{base}/ark/api/v3"
     settings.SEEDANCE_MODEL = "dreamina-seedance-2-0-260128"
+    settings.ARK_ACCESS_KEY = ARK_ACCESS_KEY
+    settings.ARK_SECRET_KEY = ARK_SECRET_KEY
+    settings.ARK_ASSET_API_BASE = f"{base}/ark-open"
+    settings.ARK_ASSET_REGION = ARK_REGION
     settings.TURNAROUND_DOWNLOAD_HOSTS = [base.split("//", 1)[1]]
     settings.TURNAROUND_MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
     return fake_provider

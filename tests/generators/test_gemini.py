@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 from decimal import Decimal
 
 import pytest
+from PIL import Image
 
 from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage
-from characters.generators.gemini import INSPECT_SCHEMA, GeminiGenerator
+from characters.generators.gemini import GeminiGenerator, inspect_schema
 from tests.fakes.server import GEMINI_KEY, portrait_png
 
 FACE = ReferenceImage(portrait_png("face", 3, 224, 296), "image/png", "face")
@@ -35,12 +37,15 @@ def test_it_makes_a_4k_sheet(fake, fast):
     # The final image, not the interim "thought" image sent before it.
     assert (asset.mime, asset.width, asset.height) == ("image/png", 5504, 3072)
     assert asset.metadata["thought_signature"] == "c2lnLTI="
-    assert result.cost_usd == Decimal(2000) * Decimal("0.00012") + Decimal(270) * Decimal(
-        "0.000002"
+    # Image tokens at the image rate; the text part and thinking tokens at the text rate.
+    assert result.cost_usd == (
+        Decimal(2000) * Decimal("0.00012")
+        + Decimal(10 + 150) * Decimal("0.000012")
+        + Decimal(270) * Decimal("0.000002")
     )
     assert result.attempts == 1
     (sent,) = fake.routed("gemini.generate")
-    assert sent.path == "/gemini/v1beta/models/gemini-3-pro-image-preview:generateContent"
+    assert sent.path == "/gemini/v1beta/models/gemini-3-pro-image:generateContent"
     assert sent.headers["x-goog-api-key"] == GEMINI_KEY
     assert "authorization" not in sent.headers
     assert sent.json() == {
@@ -87,7 +92,7 @@ def test_the_fake_rejects_a_lowercase_size_like_the_api(fake, fast):
     with pytest.raises(GeneratorError) as info:
         generator.http.request(
             "POST",
-            "/v1beta/models/gemini-3-pro-image-preview:generateContent",
+            "/v1beta/models/gemini-3-pro-image:generateContent",
             json_body={
                 "contents": [{"role": "user", "parts": [{"text": "x"}]}],
                 "generationConfig": {"imageConfig": {"imageSize": "4k"}},
@@ -97,10 +102,10 @@ def test_the_fake_rejects_a_lowercase_size_like_the_api(fake, fast):
     assert info.value.permanent and "imageSize" in str(info.value)
 
 
-def test_the_20mb_cap_is_enforced_before_sending(fake, fast):
-    big = ReferenceImage(b"\x89PNG" + b"\x00" * 16_000_000, "image/png")
+def test_the_100mb_cap_is_enforced_before_sending(fake, fast):
+    big = ReferenceImage(b"\x89PNG" + b"\x00" * 80_000_000, "image/png")
     error = failure(fast, GenerationRequest("sheet", "s", references=(big,)))
-    assert error.permanent and "20 MB" in str(error)
+    assert error.permanent and "at most 100 MB" in str(error)
     assert fake.routed("gemini.generate") == []
 
 
@@ -204,17 +209,25 @@ def test_it_inspects_panels_into_findings(fake, fast):
                 "box": [0.62, 0.18, 0.12, 0.1],
                 "reason": "An earbud appears in the left ear.",
             }
-        ]
+        ],
+        "skipped": [],
     }
-    assert result.model == "gemini-3-pro-preview"
+    # Thinking tokens are priced as text output, like the answer.
+    assert result.cost_usd == Decimal(60 + 400) * Decimal("0.000012") + Decimal(1200) * Decimal(
+        "0.000002"
+    )
+    assert result.model == "gemini-3.1-pro-preview"
     assert result.assets == []
     sent = fake.routed("gemini.generate")[0]
-    assert sent.path.endswith("/gemini-3-pro-preview:generateContent")
+    assert sent.path.endswith("/gemini-3.1-pro-preview:generateContent")
     body = sent.json()
     assert body["generationConfig"] == {
         "responseMimeType": "application/json",
-        "responseSchema": INSPECT_SCHEMA,
+        "responseSchema": inspect_schema(["front", "profile"]),
     }
+    schema = body["generationConfig"]["responseSchema"]["items"]["properties"]
+    assert schema["panel"]["enum"] == ["front", "profile"]
+    assert (schema["box"]["minItems"], schema["box"]["maxItems"]) == (4, 4)
     texts = [p["text"] for p in body["contents"][0]["parts"] if "text" in p]
     assert texts[1:] == ["Panel: front", "Panel: profile"]
 
@@ -226,10 +239,67 @@ def test_an_inspection_that_is_not_json_is_a_clear_error(fake, fast):
 
 
 def test_findings_boxes_are_kept_inside_the_panel():
-    findings = GeminiGenerator.parse_findings(
-        '[{"panel": "front", "box": [0.9, -0.1, 0.5, 0.2], "reason": "r"}]'
+    findings, skipped = GeminiGenerator.parse_findings(
+        '[{"panel": "front", "box": [0.9, -0.1, 0.5, 0.2], "reason": "r"}]', labels=["front"]
     )
     x, y, w, h = findings[0]["box"]
     assert (x, y) == (0.9, 0.0) and w == pytest.approx(0.1) and h == 0.2
-    with pytest.raises(GeneratorError, match="valid box"):
-        GeminiGenerator.parse_findings('[{"panel": "front", "box": [1, 2], "reason": "r"}]')
+    assert skipped == []
+
+
+def test_a_finding_that_does_not_fit_is_skipped_and_reported_not_fatal():
+    findings, skipped = GeminiGenerator.parse_findings(
+        '[{"panel": "front", "box": [1, 2], "reason": "r"},'
+        ' {"panel": "hat", "box": [0, 0, 0.5, 0.5], "reason": "r"},'
+        ' {"panel": "profile", "box": [0.1, 0.1, 0.2, 0.2], "reason": "kept"}]',
+        labels=["front", "profile"],
+    )
+    assert [f["reason"] for f in findings] == ["kept"]
+    assert skipped == [
+        "Finding 1 on front had no box of four numbers.",
+        "Finding 2 named a panel that was not sent ('hat').",
+    ]
+
+
+@pytest.mark.parametrize("reason", ["SAFETY", "PROHIBITED_CONTENT", "RECITATION", "MODEL_ARMOR"])
+def test_a_refused_inspection_ends_blocked_with_googles_words(fake, fast, reason):
+    fake.add_fault("gemini.generate", "safety", reason=reason, message="Policy says no.")
+    error = failure(fast, GenerationRequest("inspect", "AirPod?", references=panels()))
+    assert error.blocked and error.permanent
+    assert reason in str(error) and "Policy says no." in str(error)
+    assert "JSON" not in str(error)
+
+
+@pytest.mark.parametrize("reason", ["IMAGE_RECITATION", "RECITATION", "MODEL_ARMOR"])
+def test_recitation_and_model_armor_are_refusals_for_images(fake, fast, reason):
+    fake.add_fault("gemini.generate", "safety", reason=reason)
+    error = failure(fast)
+    assert error.blocked and reason in str(error)
+
+
+def test_an_edit_asks_for_the_panels_aspect_at_least_at_its_resolution(fake, fast):
+    panel = ReferenceImage(portrait_png("panel", 1, 917, 1536), "image/png", "front")
+    request = GenerationRequest(
+        "edit", "Edit this panel: remove the earbud", references=(panel, FACE), width=917,
+        height=1536,
+    )  # fmt: skip
+    result = generate(fast, request)
+    config = fake.routed("gemini.generate")[0].json()["generationConfig"]
+    # 917:1536 is 0.597: 9:16 (0.5625) is nearer than 2:3 (0.667); 1K (768x1376) is smaller
+    # than the panel, so 2K.
+    assert config["imageConfig"] == {"aspectRatio": "9:16", "imageSize": "2K"}
+    assert (result.assets[0].width, result.assets[0].height) == (1536, 2752)
+
+
+def test_references_go_at_the_size_the_model_uses_and_the_request_shrinks(fake, fast):
+    big = ReferenceImage(portrait_png("face", 5, 3072, 4096), "image/png", "face")
+    generate(
+        fast, GenerationRequest("sheet", "Turnaround sheet", references=(big,), image_size="1K")
+    )
+    sent = fake.routed("gemini.generate")[0]
+    inline = next(p for p in sent.json()["contents"][0]["parts"] if "inlineData" in p)
+
+    assert inline["inlineData"]["mimeType"] == "image/jpeg"
+    with Image.open(io.BytesIO(base64.b64decode(inline["inlineData"]["data"]))) as img:
+        assert (img.format, img.size) == ("JPEG", (1536, 2048))
+    assert len(sent.body) < len(base64.b64encode(big.data))

@@ -23,6 +23,12 @@ SHOT = GenerationRequest(
 )
 
 
+@pytest.fixture(autouse=True)
+def _stylised(fake):
+    """These tests send a stylised (not photoreal) reference inline, which Seedance takes."""
+    fake.inline_faces_are_photoreal = False
+
+
 def seedance(fast, **kwargs) -> SeedanceGenerator:
     return SeedanceGenerator(**{"poll_interval": 0.5, **fast, **kwargs})
 
@@ -220,3 +226,29 @@ def test_a_wrong_key_is_permanent(fake, fast):
     assert error.permanent and error.status_code == 401
     assert "AuthenticationError" not in str(error) or "ark-wrong" not in str(error)
     assert "missing or invalid" in str(error)
+
+
+def test_a_photoreal_face_sent_inline_is_refused_as_the_real_service_does(fake, fast):
+    fake.inline_faces_are_photoreal = True
+    error = failure(fast)
+    assert error.blocked and error.permanent
+    assert "InputImageSensitiveContentDetected.PrivacyInformation" in str(error)
+    assert "may contain real person" in str(error)
+
+
+def test_asset_references_are_sent_as_asset_urls(fake, fast):
+    fake.inline_faces_are_photoreal = True
+    from tests.fakes.server import LibraryAsset
+
+    fake.assets["asset-1"] = LibraryAsset(
+        "asset-1", "group-1", "", "face", 900, 1200, status="Active"
+    )
+    ref = ReferenceImage(b"", "image/jpeg", "Mara: face", uri="asset://asset-1")
+    result = generate(fast, GenerationRequest("shot", "[Image 1] turns", references=(ref,)))
+    assert result.assets[0].mime == "video/mp4"
+    (create,) = fake.routed("ark.create")
+    assert create.json()["content"][1] == {
+        "type": "image_url",
+        "image_url": {"url": "asset://asset-1"},
+        "role": "reference_image",
+    }

@@ -94,7 +94,7 @@ def photo_sheet(
 
     from PIL import Image, ImageOps
 
-    from characters.imaging import nominal_boxes
+    from characters.panels_detect import nominal_boxes
 
     sheet = Image.new("RGB", size, (236, 236, 236))
     for kind, (x, y, w, h) in nominal_boxes(preset, *size).items():
@@ -182,4 +182,28 @@ def store_photo_sheet(character, candidate, pictures=STRANGER_SHEET, size=(1376,
         source_candidate=candidate,
         image=asset_store(project=project, data=sheet, mime="image/png"),
     )
-    return services.sheet_store_split(option=option, sheet=sheet)
+    option = services.sheet_store_split(option=option, sheet=sheet)
+    # The photos stand where the layout's nominal boxes are, but a head-and-shoulders photo in
+    # a full-body slot does not look like a full-body view to the split, which names panels by
+    # what they show. These sheets test identity, not the split: name each found panel by the
+    # nominal box it covers, as a reviewer would with one click.
+    from characters.models import Panel
+    from characters.panels_detect import nominal_boxes
+
+    nominal = nominal_boxes(option.preset, *size)
+
+    def overlap(panel: Panel, box: tuple[int, int, int, int]) -> int:
+        x, y, w, h = box
+        dx = min(panel.x + panel.w, x + w) - max(panel.x, x)
+        dy = min(panel.y + panel.h, y + h) - max(panel.y, y)
+        return max(0, dx) * max(0, dy)
+
+    panels = list(option.panels.all())
+    kinds = {p.pk: max(nominal, key=lambda kind, p=p: overlap(p, nominal[kind])) for p in panels}
+    for panel in panels:  # through unique stand-ins: two panels may swap kinds
+        panel.kind = f"renaming-{panel.pk}"
+    Panel.objects.bulk_update(panels, ["kind"])
+    for panel in panels:
+        panel.kind = kinds[panel.pk]
+    Panel.objects.bulk_update(panels, ["kind"])
+    return option

@@ -8,6 +8,7 @@ import base64
 import io
 
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from characters import services
@@ -35,7 +36,7 @@ def label_requests(fake):
 def test_each_split_sheet_is_labelled_once_and_its_cost_kept(fake, labelled):
     (generation,) = Generation.objects.filter(stage=Stage.LABEL)
     assert generation.status == Generation.Status.SUCCEEDED, generation.error
-    assert generation.provider == "gemini" and generation.model == "gemini-3-pro-preview"
+    assert generation.provider == "gemini" and generation.model == settings.GEMINI_INSPECT_MODEL
     assert generation.cost_usd > 0
     (request,) = label_requests(fake)
     body = request.json()

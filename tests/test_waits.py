@@ -19,9 +19,10 @@ from django_q.signals import pre_enqueue
 
 from characters import services, tasks
 from characters.generators.base import Pending
-from characters.models import Asset, Character, Generation, Shot
-from characters.services import generations, shots
+from characters.models import Asset, Character, Generation, ReferenceAsset, Shot
+from characters.services import generations, references, shots
 from characters.tasks import dispatch_due_checks, requeue_stuck_generations, run_generation
+from tests.fakes.server import LibraryAsset
 
 
 @pytest.fixture
@@ -49,7 +50,30 @@ def queued(monkeypatch):
         get_broker(queue).purge_queue()
 
 
-def _shot(character, owner, django_capture_on_commit_callbacks) -> Generation:
+def _references_active(character, fake) -> None:
+    """Seedance takes a photoreal face only as an asset of its library. Ingesting them is
+    tested in tests/services/test_references.py; here the character's references are set as
+    already active, in our rows and in the fake's library, so the shot goes straight to its
+    video task."""
+    for n, row in enumerate(references.references_sync(character=character)):
+        asset_id = f"asset-test-{row.pk}-{n}"
+        fake.assets[asset_id] = LibraryAsset(
+            id=asset_id,
+            group_id="group-test",
+            url="",
+            name=row.kind,
+            width=1024,
+            height=1024,
+            status="Active",
+        )
+        ReferenceAsset.objects.filter(pk=row.pk).update(
+            status=ReferenceAsset.Status.ACTIVE, provider_id=asset_id
+        )
+    assert {a.status for a in references.references_for_character(character)} == {"active"}
+
+
+def _shot(character, owner, django_capture_on_commit_callbacks, fake) -> Generation:
+    _references_active(character, fake)
     with django_capture_on_commit_callbacks(execute=True):
         shot = services.shot_create(
             project=character.project, user=owner, prompt="She turns", characters=[character]
@@ -68,7 +92,7 @@ class TestWaitingAtSeedance:
     def test_a_submitted_shot_frees_the_worker_and_keeps_its_task(
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         assert queued() == [f"{Conf.CLUSTER_NAME}-video"]  # the video lane's queue
         before = timezone.now()
         assert run_generation(generation.pk) == "waiting"
@@ -85,7 +109,7 @@ class TestWaitingAtSeedance:
     def test_checks_are_handed_out_once_and_the_shot_finishes_with_one_charge(
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         assert dispatch_due_checks() == 0  # not due yet
         outcomes = []
@@ -117,7 +141,7 @@ class TestWaitingAtSeedance:
         monkeypatch,
         django_capture_on_commit_callbacks,
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
 
         def whole_request(generation):
@@ -134,7 +158,7 @@ class TestWaitingAtSeedance:
     def test_two_copies_of_one_check_read_the_task_once(
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         assert services.generation_claim_check(generation_id=generation.pk) is not None
         # A second copy while the first is checking: nothing to claim, nothing read.
@@ -145,7 +169,7 @@ class TestWaitingAtSeedance:
     def test_a_worker_lost_mid_check_is_resumed_without_a_second_render(
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         # A worker takes the check, then dies (SIGKILL): the claim outlives its deadline.
         services.generation_claim_check(generation_id=generation.pk)
@@ -167,7 +191,7 @@ class TestWaitingAtSeedance:
     def test_a_late_worker_cannot_undo_a_takeover(
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         late = services.generation_claim_check(generation_id=generation.pk)
         Generation.objects.filter(pk=generation.pk).update(
@@ -190,7 +214,7 @@ class TestWaitingAtSeedance:
     ):
         seedance.add_fault("ark.create", "never")
         settings.TURNAROUND_PROVIDER_WAIT_DEADLINE = 60
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         generation.refresh_from_db()
         assert generation.check_at <= generation.wait_until
@@ -212,7 +236,7 @@ class TestWaitingAtSeedance:
         self, ready, character, owner, seedance, queued, django_capture_on_commit_callbacks
     ):
         seedance.add_fault("ark.create", "sensitive")
-        generation = _shot(character, owner, django_capture_on_commit_callbacks)
+        generation = _shot(character, owner, django_capture_on_commit_callbacks, seedance)
         run_generation(generation.pk)
         for _ in range(4):
             _due_now(generation)

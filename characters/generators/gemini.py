@@ -608,10 +608,10 @@ class GeminiGenerator:
     def _label(self, request: GenerationRequest) -> GenerationResult:
         body = self.label_body(request)
         payload, attempts = self._post(self.inspect_model, body)
-        self._refusal(payload, attempts, had_image=True)
         text = "".join(
             p["text"] for p in self._parts(payload) if "text" in p and not p.get("thought")
         )
+        self._refusal(payload, attempts, had_answer=bool(text.strip()))
         spec = request.spec
         assert isinstance(spec, LabelSpec)  # label_body checked it
         labels = self.parse_labels(text, spec, attempts=attempts)
@@ -619,7 +619,7 @@ class GeminiGenerator:
             assets=[],
             provider=self.name,
             model=payload.get("modelVersion") or self.inspect_model,
-            cost_usd=self._cost(payload, fallback=self.estimate_cost(request)),
+            cost_usd=self._cost(payload, fallback=self.estimate_cost(request), image=False),
             provider_request_id=str(payload.get("responseId", "")),
             text=text,
             data={"labels": labels},

@@ -20,6 +20,7 @@ from django_q.conf import Conf
 from characters import services
 from characters.models import Asset, CastingCandidate, Generation, SheetOption, Shot
 from characters.tasks import requeue_stuck_generations
+from tests.library import references_active
 from tests.scale import Worker, provider_env, wait_for
 
 needs_scale = pytest.mark.skipif(
@@ -263,6 +264,7 @@ def test_shots_waiting_at_seedance_survive_a_killed_worker_and_render_once(
         (option,) = services.sheet_generate(character=character, user=owner, count=1)
         option.refresh_from_db()
         services.sheet_lock(option=option, user=owner)
+    references_active(character, fake)  # Seedance takes the face as a library asset only
     fake.task_seconds = 8
     timing = {"TURNAROUND_SEEDANCE_POLL_INTERVAL": "0.5", "TURNAROUND_CHECK_MAX_INTERVAL": "1"}
     first = workers(extra={**provider_env(), **timing}, workers=1)

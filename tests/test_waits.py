@@ -19,10 +19,10 @@ from django_q.signals import pre_enqueue
 
 from characters import services, tasks
 from characters.generators.base import Pending
-from characters.models import Asset, Character, Generation, ReferenceAsset, Shot
-from characters.services import generations, references, shots
+from characters.models import Asset, Character, Generation, Shot
+from characters.services import generations, shots
 from characters.tasks import dispatch_due_checks, requeue_stuck_generations, run_generation
-from tests.fakes.server import LibraryAsset
+from tests.library import references_active
 
 
 @pytest.fixture
@@ -50,30 +50,8 @@ def queued(monkeypatch):
         get_broker(queue).purge_queue()
 
 
-def _references_active(character, fake) -> None:
-    """Seedance takes a photoreal face only as an asset of its library. Ingesting them is
-    tested in tests/services/test_references.py; here the character's references are set as
-    already active, in our rows and in the fake's library, so the shot goes straight to its
-    video task."""
-    for n, row in enumerate(references.references_sync(character=character)):
-        asset_id = f"asset-test-{row.pk}-{n}"
-        fake.assets[asset_id] = LibraryAsset(
-            id=asset_id,
-            group_id="group-test",
-            url="",
-            name=row.kind,
-            width=1024,
-            height=1024,
-            status="Active",
-        )
-        ReferenceAsset.objects.filter(pk=row.pk).update(
-            status=ReferenceAsset.Status.ACTIVE, provider_id=asset_id
-        )
-    assert {a.status for a in references.references_for_character(character)} == {"active"}
-
-
 def _shot(character, owner, django_capture_on_commit_callbacks, fake) -> Generation:
-    _references_active(character, fake)
+    references_active(character, fake)
     with django_capture_on_commit_callbacks(execute=True):
         shot = services.shot_create(
             project=character.project, user=owner, prompt="She turns", characters=[character]

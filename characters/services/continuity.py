@@ -673,7 +673,7 @@ def fix_batch_settle(*, batch_id: int, kept: Generation | None = None) -> list[P
     lock makes the last one to finish the one that applies."""
     with transaction.atomic():
         batch = (
-            FixBatch.objects.select_for_update()
+            FixBatch.objects.select_for_update(of=("self",))
             .select_related("character__project", "created_by")
             .get(pk=batch_id)
         )

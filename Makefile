@@ -5,9 +5,8 @@ PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13 $(
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-CHROMIUM ?= $(shell command -v chromium chromium-browser 2>/dev/null | head -n1)
 
-.PHONY: run worker test test-scale test-fast lint bench bench-quick load install migrate demo clean
+.PHONY: chromium run worker test test-scale test-fast lint bench bench-quick load install migrate demo clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (pyenv install 3.13)."; exit 1; }
@@ -29,22 +28,28 @@ run: migrate
 worker: migrate
 	$(PY) manage.py worker $(LANES)
 
-test: install
-	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
-	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -n 2 --dist loadgroup -m "not worker" $(PYTEST_ARGS)
+# Debian's chromium for the browser tests: installed here when missing and running as root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "== installing Debian's chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else echo "Chromium is needed for the browser tests: sudo apt-get install chromium"; exit 1; fi; }
+
+test: install chromium
+	CHROMIUM_PATH=$$(command -v chromium chromium-browser | head -n1) $(PY) -m pytest -n 2 --dist loadgroup -m "not worker" $(PYTEST_ARGS)
 	@# Tests that start qcluster processes load every core: run them alone, so the
 	@# timing-sensitive provider tests above never share the CPU with them.
-	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest -m worker $(PYTEST_ARGS)
+	CHROMIUM_PATH=$$(command -v chromium chromium-browser | head -n1) $(PY) -m pytest -m worker $(PYTEST_ARGS)
 
 # The same suite on PostgreSQL + the Redis broker, with the scale-only fault tests enabled.
 # The database is created by pytest-django (one per xdist worker); nothing here touches data.
 SCALE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/turnaround
 SCALE_REDIS_URL ?= redis://127.0.0.1:6379/1
-test-scale: install
-	@test -n "$(CHROMIUM)" || { echo "Chromium is needed for the browser tests: apt-get install chromium"; exit 1; }
-	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$(CHROMIUM) \
+test-scale: install chromium
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$$(command -v chromium chromium-browser | head -n1) \
 		$(PY) -m pytest -n 2 --dist loadgroup -m "not worker" $(PYTEST_ARGS)
-	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$(CHROMIUM) \
+	DATABASE_URL=$(SCALE_DATABASE_URL) REDIS_URL=$(SCALE_REDIS_URL) CHROMIUM_PATH=$$(command -v chromium chromium-browser | head -n1) \
 		$(PY) -m pytest -m worker $(PYTEST_ARGS)
 
 test-fast: install

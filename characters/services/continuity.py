@@ -537,7 +537,7 @@ def panel_fix_apply(*, generation: Generation, image: Asset) -> PanelRevision:
         panel=panel.kind,
         revision=character.reference_revision,
         number=revision.number,
-        text=generation.parameters.get("instruction", "")[:300],
+        text=instruction[:300],
     )
     return revision
 

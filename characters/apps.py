@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
 REQUEUE_FUNC = "characters.tasks.requeue_stuck_generations"
-REFERENCE_CHECK_FUNC = "characters.services.references.references_check_task"
+RETIRED_REFERENCE_CHECK_FUNC = "characters.services.references.references_check_task"
 
 
 def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
@@ -18,18 +18,9 @@ def ensure_schedules(sender: AppConfig, using: str = "default", **kwargs: object
             "repeats": -1,
         },
     )
-    # The safety net of the reference check (uploads re-create a one-off check a few seconds
-    # out while anything is pending): assets in Seedance's library are never waited on in a
-    # worker.
-    Schedule.objects.using(using).get_or_create(
-        name="check reference assets",
-        defaults={
-            "func": REFERENCE_CHECK_FUNC,
-            "schedule_type": Schedule.MINUTES,
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
+    # Reference-library checks used to run from a Schedule of their own; they are due checks
+    # now (characters.tasks.DUE_CHECKS), sent by the ticker and by the job above.
+    Schedule.objects.using(using).filter(func=RETIRED_REFERENCE_CHECK_FUNC).delete()
 
 
 class CharactersConfig(AppConfig):

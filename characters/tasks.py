@@ -30,7 +30,7 @@ from .generators.base import GenerationRequest, GenerationResult, GeneratorError
 from .generators.routing import get_generator
 from .imaging import ImageRejected
 from .models import Generation, SheetOption, Stage
-from .services import casting, continuity, sheets, shots
+from .services import casting, continuity, references, sheets, shots
 from .storage import StorageFailed, forget_written, written_files
 
 log = logging.getLogger(__name__)
@@ -309,7 +309,22 @@ CHECK_BATCH = 8
 
 # Every kind of work that waits at a provider and is checked later: each entry hands out its
 # due checks once (a conditional UPDATE) and enqueues them on their lane; returns how many.
-DUE_CHECKS: tuple[Callable[[], int], ...] = (_generation_checks,)
+def _reference_checks() -> int:
+    """Due reads of the video provider's asset library (and uploads due again), in one task on
+    the video lane: each is a status read of a few milliseconds."""
+    due = references.reference_checks_due()
+    if due:
+        services.enqueue_on_lane(
+            "characters.services.references.references_check_task",
+            due,
+            lane="video",
+            task_name=f"reference-checks-{due[0]}-{len(due)}",
+            group="checks",
+        )
+    return len(due)
+
+
+DUE_CHECKS: tuple[Callable[[], int], ...] = (_generation_checks, _reference_checks)
 
 
 def dispatch_due_checks() -> int:

@@ -27,3 +27,8 @@ def references_active(character, fake) -> None:
             status=ReferenceAsset.Status.ACTIVE, provider_id=asset_id
         )
     assert {a.status for a in references.references_for_character(character)} == {"active"}
+
+
+def check_references(now) -> dict[str, int]:
+    """What the ticker does when reference checks fall due at `now`: hand them out, run them."""
+    return references.references_check(ids=references.reference_checks_due(now=now), now=now)

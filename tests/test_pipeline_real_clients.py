@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from characters import services
 from characters.models import Annotation, Character, Generation, ReferenceAsset
-from characters.services import references as services_references
+from tests.library import check_references
 
 
 @pytest.fixture
@@ -110,8 +110,8 @@ def test_every_stage_runs_through_the_real_clients(
     assert real.routed("ark.create") == []
 
     later = timezone.now() + timedelta(minutes=5)  # the scheduled checks, run as they would be
-    services_references.references_check(now=later)
-    services_references.references_check(now=later + timedelta(minutes=1))
+    check_references(later)
+    check_references(later + timedelta(minutes=1))
     assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
         "active"
     }

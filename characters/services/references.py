@@ -7,12 +7,12 @@ active, or refused with the provider's words. Shots use `asset://<id>` once ever
 they need is active; until then a shot waits without a generation, so no worker is held.
 
 Waiting never sleeps in a worker. After an upload the asset is read once; whatever is still
-pending is read again by `references_check`, which runs from a one-off django-q2 Schedule a
-few seconds later (re-created while anything is pending) and from an every-minute Schedule as
-a safety net (see apps.py). When the assets of a waiting shot are all active, the check starts
-its render. django-q2's scheduler wakes about every 30 s in a plain qcluster, so a pending asset
-is re-read within roughly 30-60 s of being due (assets usually take 5-10 s); a finer ticker can
-call `references_check` directly (NOTES.md: for `waits` to fold into its submit/check).
+pending (or queued again after a transient failure) is due again a few seconds later, and
+`reference_checks_due` hands each due row out once, by a conditional UPDATE, to the same
+ticker that sends due generation checks (`tasks.DUE_CHECKS`: every second in
+`manage.py worker`, every minute from the requeue job under a plain qcluster). When the assets
+of a waiting shot are all active, the check starts its render. The work runs on the
+video lane, at a lower CPU priority: nobody waits on it at their screen.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
-from django_q.models import Schedule
 from django_q.tasks import async_task
 
 from ..generators.routing import provider_for
@@ -34,11 +34,11 @@ from ..models import Asset, Character, ReferenceAsset, ReferenceGroup, Shot
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from .core import activity_record, require
+from .generations import enqueue_on_lane
 from .sheets import panel_crop
 
 log = logging.getLogger(__name__)
 
-CHECK_FUNC = "characters.services.references.references_check_task"
 SYNC_FUNC = "characters.services.references.references_sync_task"
 RELEASE_FUNC = "characters.services.shots.shots_release_waiting"
 URL_SALT = "turnaround.reference-file"
@@ -89,7 +89,13 @@ def reference_file_asset(token: str) -> Asset | None:
 
 def references_sync_on_commit(*, character_id: int) -> None:
     transaction.on_commit(
-        lambda: async_task(SYNC_FUNC, character_id, task_name=f"references-{character_id}")
+        lambda: enqueue_on_lane(
+            SYNC_FUNC,
+            character_id,
+            lane="video",
+            task_name=f"references-{character_id}",
+            group="references",
+        )
     )
 
 
@@ -243,27 +249,45 @@ def references_submit(*, character: Character) -> str:
                 )
     finally:
         library.close()
-    _schedule_check()
     _release_waiting_shots()
     return "submitted"
 
 
-def references_check(*, now=None) -> dict[str, int]:
-    """Read every pending asset whose check is due; upload queued ones that are due again;
-    release shots whose references are all active. Never sleeps."""
+def reference_checks_due(*, now=None) -> list[int]:
+    """References whose check (or upload, after a transient failure) is due, handed out once:
+    each is moved a lease ahead by a conditional UPDATE, so two dispatchers never send the same
+    row twice, and a check lost with a killed worker is sent again after the lease."""
+    now = now or timezone.now()
+    lease = now + timedelta(seconds=CHECK_LEASE)
+    waiting = Q(status=ReferenceAsset.Status.PENDING) & ~Q(provider_id="")
+    waiting |= Q(status=ReferenceAsset.Status.QUEUED)
+    due = ReferenceAsset.objects.filter(waiting, current=True, next_check_at__lte=now)
+    handed = []
+    for pk in due.order_by("next_check_at").values_list("pk", flat=True)[:CHECK_BATCH]:
+        if due.filter(pk=pk).update(next_check_at=lease):
+            handed.append(pk)
+    return handed
+
+
+# A handed-out check that never ran is handed out again after this; at most this many a tick.
+CHECK_LEASE = 30
+CHECK_BATCH = 200
+
+
+def references_check(*, ids: list[int], now=None) -> dict[str, int]:
+    """Read the pending assets among `ids` (handed out by `reference_checks_due`); upload the
+    queued ones again; release shots whose references are all active. Never sleeps."""
     now = now or timezone.now()
     interval = timedelta(seconds=settings.TURNAROUND_REFERENCE_CHECK_INTERVAL)
     counts = {"active": 0, "refused": 0, "pending": 0}
-    due = ReferenceAsset.objects.filter(
-        status=ReferenceAsset.Status.PENDING, current=True, next_check_at__lte=now
-    ).exclude(provider_id="")
+    rows = ReferenceAsset.objects.filter(pk__in=ids, current=True)
     by_provider: dict[str, list[ReferenceAsset]] = {}
-    for row in due:
+    for row in rows.filter(status=ReferenceAsset.Status.PENDING).exclude(provider_id=""):
         by_provider.setdefault(row.provider, []).append(row)
-    for provider, rows in by_provider.items():
+    for provider, pending in by_provider.items():
         library = library_for(provider)
         try:
-            for row in rows:
+            for row in pending:
                 try:
                     state = library.get_asset(row.provider_id)
                 except AssetLibraryError as exc:
@@ -284,42 +308,16 @@ def references_check(*, now=None) -> dict[str, int]:
                 counts[state.status] += 1
         finally:
             library.close()
-    queued = (
-        ReferenceAsset.objects.filter(
-            status=ReferenceAsset.Status.QUEUED, current=True, next_check_at__lte=now
-        )
-        .values_list("character_id", flat=True)
-        .distinct()
-    )
-    for character in Character.objects.filter(pk__in=list(queued)).select_related("project"):
+    queued = rows.filter(status=ReferenceAsset.Status.QUEUED).values_list("character_id")
+    for character in Character.objects.filter(pk__in=queued).select_related("project"):
         references_submit(character=character)
-    if ReferenceAsset.objects.filter(
-        status__in=[ReferenceAsset.Status.PENDING, ReferenceAsset.Status.QUEUED], current=True
-    ).exists():
-        _schedule_check()
     _release_waiting_shots()
     return counts
 
 
-def references_check_task() -> str:
-    counts = references_check()
+def references_check_task(ids: list[int]) -> str:
+    counts = references_check(ids=ids)
     return ", ".join(f"{v} {k}" for k, v in counts.items())
-
-
-def _schedule_check() -> None:
-    """A one-off check a few seconds from now, unless one is already due: the wait lives in
-    the scheduler, not in a worker."""
-    now = timezone.now()
-    if Schedule.objects.filter(
-        func=CHECK_FUNC, schedule_type=Schedule.ONCE, next_run__gte=now
-    ).exists():
-        return
-    Schedule.objects.create(
-        func=CHECK_FUNC,
-        schedule_type=Schedule.ONCE,
-        repeats=1,
-        next_run=now + timedelta(seconds=settings.TURNAROUND_REFERENCE_CHECK_INTERVAL),
-    )
 
 
 def _release_waiting_shots() -> None:

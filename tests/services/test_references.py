@@ -13,6 +13,7 @@ from PIL import Image
 from characters import services
 from characters.models import (
     Annotation,
+    Asset,
     Character,
     Panel,
     PanelRevision,
@@ -21,6 +22,7 @@ from characters.models import (
 )
 from characters.services import references
 from characters.storage import asset_read
+from tests.library import check_references
 
 
 @pytest.fixture
@@ -87,8 +89,8 @@ def test_a_refused_reference_holds_the_shot_with_the_providers_words(
     real.refuse_asset_names = {"mara-profile"}
     _locked_sheet(character, owner, cast, approve, run_inline)
     later = timezone.now() + timedelta(minutes=5)
-    references.references_check(now=later)
-    references.references_check(now=later + timedelta(minutes=1))
+    check_references(later)
+    check_references(later + timedelta(minutes=1))
     states = dict(ReferenceAsset.objects.filter(current=True).values_list("kind", "status"))
     assert states["profile"] == "refused" and states["face"] == "active"
     refused = ReferenceAsset.objects.get(kind="profile", current=True)
@@ -185,15 +187,15 @@ def test_the_reference_file_link_serves_only_prepared_images_and_expires(
 
 
 @pytest.mark.django_db
-def test_pending_assets_are_checked_by_the_scheduler_and_release_a_waiting_shot(
+def test_pending_assets_are_due_checks_handed_out_once_and_release_a_waiting_shot(
     character, owner, cast, approve, run_inline, sheets, settings, fake_provider
 ):
-    """No worker waits: django-q2's own scheduler runs the one-off check when it is due, the
-    check reads each asset over signed HTTP, and the waiting shot starts by itself."""
+    """No worker waits: the ticker's due checks (tasks.DUE_CHECKS) hand each pending asset out
+    once, the check reads it over signed HTTP, and the waiting shot starts by itself."""
     from django_q.models import Schedule
-    from django_q.scheduler import scheduler
 
-    from characters.apps import REFERENCE_CHECK_FUNC, ensure_schedules
+    from characters import tasks
+    from characters.apps import RETIRED_REFERENCE_CHECK_FUNC, ensure_schedules
     from tests.fakes.server import ARK_ACCESS_KEY, ARK_KEY, ARK_SECRET_KEY, LibraryAsset
 
     (candidate,) = cast(character, owner, count=1)
@@ -210,17 +212,13 @@ def test_pending_assets_are_checked_by_the_scheduler_and_release_a_waiting_shot(
     settings.TURNAROUND_DOWNLOAD_HOSTS = [base.split("//", 1)[1]]
     settings.TURNAROUND_SEEDANCE_POLL_INTERVAL = 0.05
     fake_provider.asset_gets_to_active = 0
+    soon = timezone.now() + timedelta(seconds=30)
     for row in ReferenceAsset.objects.filter(character=character, current=True):
         asset_id = f"asset-20261201000000-{row.pk:05d}"
         fake_provider.assets[asset_id] = LibraryAsset(asset_id, "group-1", "", row.kind, 900, 1200)
         ReferenceAsset.objects.filter(pk=row.pk).update(
-            provider="seedance",
-            provider_id=asset_id,
-            status="pending",
-            next_check_at=timezone.now(),
+            provider="seedance", provider_id=asset_id, status="pending", next_check_at=soon
         )
-    Schedule.objects.filter(func=REFERENCE_CHECK_FUNC).delete()  # only the one-off below
-
     shot = run_inline(
         services.shot_create,
         project=character.project,
@@ -231,18 +229,16 @@ def test_pending_assets_are_checked_by_the_scheduler_and_release_a_waiting_shot(
     shot = Shot.objects.get(pk=shot.pk)
     assert shot.waiting_for_references and shot.generation is None
 
-    references._schedule_check()
-    references._schedule_check()  # one due check at a time, not one per caller
-    (once,) = Schedule.objects.filter(func=REFERENCE_CHECK_FUNC)
-    scheduler()  # not due yet: nothing runs
-    assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
-        "pending"
-    }
-    Schedule.objects.filter(pk=once.pk).update(next_run=timezone.now() - timedelta(seconds=1))
-    run_inline(scheduler)  # due: the check runs (inline here, on a worker in production)
+    reads = len(fake_provider.requests)
+    assert tasks.dispatch_due_checks() == 0  # not due yet: nothing is sent
+    assert len(fake_provider.requests) == reads
+    ReferenceAsset.objects.update(next_check_at=timezone.now() - timedelta(seconds=1))
+    pending = ReferenceAsset.objects.filter(current=True).count()
+    assert run_inline(tasks.dispatch_due_checks) == pending  # due: each handed out and checked
     assert set(ReferenceAsset.objects.filter(current=True).values_list("status", flat=True)) == {
         "active"
     }
+    assert tasks.dispatch_due_checks() == 0  # active: never checked again
     shot.refresh_from_db()
     assert not shot.waiting_for_references and shot.generation.status == "succeeded", (
         shot.generation.error
@@ -253,6 +249,43 @@ def test_pending_assets_are_checked_by_the_scheduler_and_release_a_waiting_shot(
         for c in create.json()["content"]
         if c["type"] == "image_url"
     )
+    # An older install's reference Schedule is retired by migrate: it would call a task that
+    # now takes the rows it checks.
+    Schedule.objects.create(func=RETIRED_REFERENCE_CHECK_FUNC, schedule_type="I", minutes=1)
     ensure_schedules(None)
-    (every_minute,) = Schedule.objects.filter(func=REFERENCE_CHECK_FUNC, schedule_type="I")
-    assert (every_minute.minutes, every_minute.repeats) == (1, -1)
+    assert not Schedule.objects.filter(func=RETIRED_REFERENCE_CHECK_FUNC).exists()
+
+
+@pytest.mark.django_db
+def test_a_due_reference_check_is_handed_out_once_and_again_after_its_lease(character, owner):
+    """Two dispatchers (two workers' tickers, the minute job) never send the same row twice; a
+    check lost with a killed worker is handed out again once its lease runs out."""
+    now = timezone.now()
+    rows = []
+    for n, (kind, status, provider_id) in enumerate(
+        (
+            ("face", "pending", "asset-1"),
+            ("front", "queued", ""),  # an upload due again after a transient failure
+            ("back", "pending", ""),  # never uploaded: nothing to read yet
+            ("profile", "active", "asset-2"),
+        )
+    ):
+        source = Asset.objects.create(
+            project=character.project, file=f"{n}.png", mime="image/png", sha256=f"{n}"
+        )
+        rows.append(
+            ReferenceAsset.objects.create(
+                character=character,
+                provider="seedance",
+                kind=kind,
+                source=source,
+                status=status,
+                provider_id=provider_id,
+                next_check_at=now - timedelta(seconds=1),
+            )
+        )
+    first = references.reference_checks_due(now=now)
+    assert sorted(first) == sorted([rows[0].pk, rows[1].pk])
+    assert references.reference_checks_due(now=now) == []  # the other dispatcher: nothing
+    after_lease = now + timedelta(seconds=references.CHECK_LEASE + 1)
+    assert sorted(references.reference_checks_due(now=after_lease)) == sorted(first)

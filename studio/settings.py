@@ -323,8 +323,11 @@ TURNAROUND_LANES: dict[str, dict] = {
         "stages": ["sheet", "edit"],
         "workers": int(env("TURNAROUND_IMAGE_WORKERS", "4")),
     },
+    # Shots, and the follow-up work nobody waits for at their screen: the identity scores and
+    # panel labels of a stored sheet, and the video provider's asset library (uploads, checks).
+    # At a lower CPU priority, so a sheet card or a candidate never waits behind any of it.
     "video": {
-        "stages": ["shot"],
+        "stages": ["shot", "label"],
         "workers": int(env("TURNAROUND_VIDEO_WORKERS", "2")),
         # A task here submits or checks; the longest is downloading a finished video. A short
         # timeout is also how soon a check lost with a killed worker is handed out again.

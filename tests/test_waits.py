@@ -249,6 +249,7 @@ def test_checks_back_off_to_the_configured_interval(settings):
         ("sheet", "images"),
         ("edit", "images"),
         ("shot", "video"),
+        ("label", "video"),  # follow-up work: nobody waits on it at their screen
     ],
 )
 def test_each_stage_runs_on_its_lane(stage, lane, monkeypatch):
@@ -256,6 +257,28 @@ def test_each_stage_runs_on_its_lane(stage, lane, monkeypatch):
     assert services.lane_for(stage) == lane
     expected = "studio" if lane == "interactive" else f"studio-{lane}"
     assert services.lane_queue(services.lane_for(stage)) == expected
+
+
+def test_a_lane_with_no_workers_hands_its_work_to_the_interactive_lane(settings):
+    lanes = {name: dict(config) for name, config in settings.TURNAROUND_LANES.items()}
+    lanes["video"]["workers"] = 0
+    settings.TURNAROUND_LANES = lanes
+    assert services.lane_for("shot") == "interactive"
+    assert services.lane_for("sheet") == "images"
+
+
+@pytest.mark.django_db
+def test_identity_scores_and_reference_uploads_queue_on_the_video_lane_not_before_casting(
+    character, owner, queued, django_capture_on_commit_callbacks
+):
+    """Follow-ups of a stored or locked sheet never take a worker casting needs."""
+    from characters.services import identity, references
+
+    with django_capture_on_commit_callbacks(execute=True):
+        identity.identity_enqueue(option_id=1)
+        references.references_sync_on_commit(character_id=character.pk)
+    base = Conf.CLUSTER_NAME
+    assert queued() == [f"{base}-video", f"{base}-video"]
 
 
 @pytest.mark.django_db

@@ -45,8 +45,14 @@ def _deadline() -> timedelta:
 def lane_for(stage: str) -> str:
     for lane, config in settings.TURNAROUND_LANES.items():
         if stage in config["stages"]:
-            return lane
+            return lane_served(lane)
     return "interactive"
+
+
+def lane_served(lane: str) -> str:
+    """The lane itself, or the interactive lane where the settings give it no workers."""
+    config = settings.TURNAROUND_LANES.get(lane)
+    return lane if config and int(config["workers"]) > 0 else "interactive"
 
 
 def lane_queue(lane: str) -> str:
@@ -59,7 +65,7 @@ def lane_queue(lane: str) -> str:
 
 def enqueue_on_lane(func: str, *args: object, lane: str, task_name: str, group: str) -> None:
     """Hand a task (by dotted path) to a lane's workers."""
-    async_task(func, *args, task_name=task_name, group=group, cluster=lane_queue(lane))
+    async_task(func, *args, task_name=task_name, group=group, cluster=lane_queue(lane_served(lane)))
 
 
 def generation_create(

@@ -15,12 +15,12 @@ from statistics import fmean
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
-from django_q.tasks import async_task
 
 from .. import identity, imaging
 from ..models import Asset, IdentityScore, Panel, SheetOption
 from ..storage import asset_read
 from .core import activity_record
+from .generations import enqueue_on_lane
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,10 @@ _REFERENCES_KEPT = 32
 def identity_enqueue(*, option_id: int) -> None:
     """Score the sheet's panels once this transaction commits (never inside it)."""
     transaction.on_commit(
-        lambda: async_task(
+        lambda: enqueue_on_lane(
             "characters.tasks.score_identity",
             option_id,
+            lane="video",
             task_name=f"identity-{option_id}",
             group="identity",
         )

@@ -72,6 +72,7 @@ if ARGS.quick:
 WORK = Path(tempfile.mkdtemp(prefix="turnaround-waits-"))
 PORT = free_port()
 BASE = f"http://127.0.0.1:{PORT}"
+WEB_PORT = free_port()  # the app itself: Seedance's asset library downloads references from it
 os.environ.clear()
 os.environ.update(
     clean_env(
@@ -84,6 +85,10 @@ os.environ.update(
         GEMINI_API_BASE=f"{BASE}/gemini",
         ARK_API_KEY="fake-ark-key",
         ARK_API_BASE=f"{BASE}/ark/api/v3",
+        ARK_ACCESS_KEY="AKFAKEACCESSKEY0001",  # tests.fakes.server.ARK_ACCESS_KEY
+        ARK_SECRET_KEY="fake-ark-secret-key",  # noqa: S106 (the fake server's published key)
+        ARK_ASSET_API_BASE=f"{BASE}/ark-open",
+        TURNAROUND_PUBLIC_URL=f"http://127.0.0.1:{WEB_PORT}",
         TURNAROUND_ROUTE_UPSCALE="offline",
         TURNAROUND_DOWNLOAD_HOSTS=f"127.0.0.1:{PORT}",
         TURNAROUND_SHEET_IMAGE_SIZE=ARGS.sheet_size,
@@ -103,7 +108,8 @@ from django.db import connection  # noqa: E402
 from django_q.conf import Conf  # noqa: E402
 
 from characters import services  # noqa: E402
-from characters.models import Character, Generation, Shot  # noqa: E402
+from characters.models import Character, Generation, ReferenceAsset, Shot  # noqa: E402
+from characters.services import references  # noqa: E402
 
 
 def admin(path: str, payload: dict | None = None) -> object:
@@ -257,6 +263,13 @@ def main() -> None:
         stderr=subprocess.STDOUT,
         env=dict(os.environ),
     )
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{WEB_PORT}"],
+        cwd=ROOT,
+        stdout=fake_log,
+        stderr=subprocess.STDOUT,
+        env=dict(os.environ),
+    )
     clusters: dict[str, Cluster] = {}
     memory = None
     try:
@@ -302,6 +315,21 @@ def main() -> None:
 
         alone = interactive(ike, noor, user, "alone (no shots yet), for comparison")
 
+        # Day one with real keys: Seedance takes the locked face and panels only from its asset
+        # library. Locking the sheet ingests them (here: the sync the lock enqueues, run now
+        # that Seedance is the route); the library downloads each from the app's public URL.
+        ingest_t = time.monotonic()
+        references.references_sync_on_commit(character_id=mara.pk)  # outside a transaction: now
+        rows = ReferenceAsset.objects.filter(character=mara, provider="seedance", current=True)
+        while time.monotonic() - ingest_t < 120:
+            states = set(rows.values_list("status", flat=True))
+            if states and states <= {"active", "refused"}:
+                break
+            time.sleep(0.2)
+        states = dict(rows.values_list("kind", "status"))
+        print(f"\nreferences in Seedance's asset library after {time.monotonic() - ingest_t:.1f} "
+              f"s: {len(states)} ({', '.join(sorted(set(states.values())))})")  # fmt: skip
+
         started = time.monotonic()
         shots = [
             services.shot_create(
@@ -333,7 +361,7 @@ def main() -> None:
         shown = "timed out" if shots_wall is None else f"{shots_wall:.1f} s"
         print(f"\nshots:\n  shots  {shown} for {len(shot_ids)} (budget {budget:.0f} s = 1.3 x "
               f"{ARGS.shot_seconds:g} + {interval:g}); each {min(spans, default=0):.0f}-"
-              f"{max(spans, default=0):.0f} s; checks per shot {min(checks)}-{max(checks)}; "
+              f"{max(spans, default=0):.0f} s; checks per shot {min(checks, default=0)}-{max(checks, default=0)}; "
               f"attempts {sorted({g.attempts for g in gens})}")  # fmt: skip
         print(f"  nothing lost: {len(shot_ids) - lost}/{len(shot_ids)} succeeded, "
               f"{creates} Seedance tasks created, renders per shot {sorted(set(renders))}"
@@ -357,8 +385,9 @@ def main() -> None:
             memory.stopping.set()
         for cluster in clusters.values():
             cluster.stop()
-        fake.terminate()
-        fake.wait(10)
+        for server in (fake, web):
+            server.terminate()
+            server.wait(10)
         fake_log.close()
         connection.close()
         shutil.rmtree(WORK, ignore_errors=True)

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
+from characters.generators import gemini
 from characters.generators.base import GenerationRequest, GeneratorError, ReferenceImage
 from characters.generators.gemini import GeminiGenerator, inspect_schema
 from tests.fakes.server import GEMINI_KEY, portrait_png
@@ -303,3 +304,29 @@ def test_references_go_at_the_size_the_model_uses_and_the_request_shrinks(fake, 
     with Image.open(io.BytesIO(base64.b64decode(inline["inlineData"]["data"]))) as img:
         assert (img.format, img.size) == ("JPEG", (1536, 2048))
     assert len(sent.body) < len(base64.b64encode(big.data))
+
+
+def test_a_worker_shrinks_a_face_once_however_many_sheets_it_sends(fake, fast, monkeypatch):
+    """The locked face goes with every sheet and edit of a character: shrinking a 4K portrait
+    is ~0.5 s of CPU, done once per worker process, and every request carries the same bytes."""
+    shrunk = []
+    real = gemini.reference_bytes
+    monkeypatch.setattr(gemini, "_PREPARED", gemini.OrderedDict())
+    monkeypatch.setattr(
+        gemini, "reference_bytes", lambda data, mime: shrunk.append(mime) or real(data, mime)
+    )
+    big = ReferenceImage(portrait_png("face", 6, 3072, 4096), "image/png", "face")
+    small = ReferenceImage(portrait_png("panel", 2, 600, 800), "image/png", "front")
+    for _ in range(3):
+        generate(
+            fast,
+            GenerationRequest("sheet", "Turnaround", references=(big, small), image_size="1K"),
+        )
+    assert shrunk == ["image/png", "image/png", "image/png", "image/png"]  # face once, panel x3
+    assert len(gemini._PREPARED) == 1  # a small image goes as it is, never kept
+    sent = [
+        [p["inlineData"] for p in r.json()["contents"][0]["parts"] if "inlineData" in p]
+        for r in fake.routed("gemini.generate")
+    ]
+    assert sent[0] == sent[1] == sent[2]
+    assert [part["mimeType"] for part in sent[0]] == ["image/jpeg", "image/png"]

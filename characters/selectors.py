@@ -10,7 +10,7 @@ from statistics import median
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -55,25 +55,41 @@ def board_characters(project: Project) -> QuerySet[Character]:
     )
 
 
+# What the character page shows of a character besides its own columns, read with it.
+CHARACTER_PAGE_RELATED = (
+    "project",
+    "locked_candidate__image",
+    "locked_candidate__image_4k",
+    "locked_candidate__generation",
+    "locked_candidate__upscale_generation",
+    "locked_candidate__decided_by",
+    "locked_sheet__image",
+    "locked_sheet__generation",
+    "locked_sheet__locked_by",
+)
+
+
 def character_for(project: Project, slug: str) -> Character:
     character = (
         Character.objects.filter(project=project, slug=slug)
-        .select_related(
-            "project",
-            "locked_candidate__image",
-            "locked_candidate__image_4k",
-            "locked_candidate__generation",
-            "locked_candidate__upscale_generation",
-            "locked_candidate__decided_by",
-            "locked_sheet__image",
-            "locked_sheet__generation",
-            "locked_sheet__locked_by",
-        )
+        .select_related(*CHARACTER_PAGE_RELATED)
         .first()
     )
     if character is None:
         raise Http404("No such character.")
     return character
+
+
+def member_character(user: AbstractBaseUser, project_slug: str, slug: str) -> Character | None:
+    """The character with its project and the user's role there (`member_role`, None for a
+    non-member) in one query: a member's request on the character page needs nothing else."""
+    role = Membership.objects.filter(project=OuterRef("project_id"), user=user).values("role")
+    return (
+        Character.objects.filter(project__slug=project_slug, slug=slug)
+        .select_related(*CHARACTER_PAGE_RELATED)
+        .annotate(member_role=Subquery(role[:1]))
+        .first()
+    )
 
 
 def candidates_for(character: Character) -> QuerySet[CastingCandidate]:

@@ -27,7 +27,7 @@ from ..forms import BriefForm, CastForm, SheetForm, UnlockForm
 from ..layouts import get_preset
 from ..models import Character, Generation
 from ..permissions import Action
-from .common import Access, login_required, project_access
+from .common import Access, login_required, project_access, remember_access
 from .identity import cost_context, ordered_sheets, sheets_identity_context
 
 # Typical seconds per provider, shown next to a pending card's elapsed time.
@@ -53,6 +53,19 @@ TEMPLATES = {
 
 
 def load(request: HttpRequest, project_slug: str, character_slug: str) -> tuple[Access, Character]:
+    """The request's access and the character: for a member, one query for both; anyone else
+    (a guest, a superuser, no such character) goes the usual way, project first."""
+    user = request.user
+    if (
+        getattr(request, "_turnaround_access", None) is None
+        and user.is_authenticated
+        and not user.is_superuser
+    ):
+        character = selectors.member_character(user, project_slug, character_slug)
+        if character is not None and character.member_role:
+            access = Access(project=character.project, role=character.member_role, user=user)
+            remember_access(request, access)
+            return access, character
     access = project_access(request, project_slug)
     return access, selectors.character_for(access.project, character_slug)
 
@@ -216,11 +229,11 @@ def announces_change(view: Callable[..., HttpResponse]) -> Callable[..., HttpRes
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if request.method != "POST" or not request.htmx:
             return view(request, *args, **kwargs)
-        access = project_access(request, kwargs["project_slug"])
         with services.recording_activity() as recorded:
             response = view(request, *args, **kwargs)
         slug = kwargs.get("character_slug")
         if recorded and response.status_code == 200 and slug and not response.streaming:
+            access = project_access(request, kwargs["project_slug"])  # the view's, remembered
             history = list(selectors.character_history_by_slug(access.project, slug))
             if history:
                 context = {

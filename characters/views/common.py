@@ -112,6 +112,14 @@ def project_access(request: HttpRequest, slug: str) -> Access:
     return access
 
 
+def remember_access(request: HttpRequest, access: Access) -> None:
+    """Access worked out elsewhere (with the character, in one query) for the rest of the
+    request: project_access answers with it."""
+    if access.user is not None:
+        remember_role(access.user, access.project, access.role)
+    request._turnaround_access = access
+
+
 def _project_access(request: HttpRequest, slug: str) -> Access:
     user = request.user
     projects = Project.objects.filter(slug=slug)

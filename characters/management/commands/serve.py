@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 # Under the 10 s most supervisors (docker stop, systemd's default is 90 s) allow before SIGKILL.
 STOP_GRACE = 8.0
@@ -60,12 +60,17 @@ class Command(BaseCommand):
         )
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
-        for child in children:
-            if child.poll() is not None and not stopping:
-                self.stderr.write(f"{child.args[2]} exited with {child.returncode}; stopping.")
+        died = [] if stopping else [c for c in children if c.poll() is not None]
         left = stop_groups(children, grace=STOP_GRACE)
         if left:
-            self.stderr.write(f"Killed {left} process(es) that did not stop in {STOP_GRACE:g} s.")
+            self.stderr.write(
+                f"Killed {left} process group(s) still running after {STOP_GRACE:g} s."
+            )
+        if died:  # e.g. the port is taken: say so, and exit non-zero
+            raise CommandError(
+                ", ".join(f"{c.args[2]} exited with {c.returncode}" for c in died)
+                + "; the other was stopped."
+            )
         self.stdout.write("Stopped.")
 
 

@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: chromium run worker test test-scale test-fast lint bench bench-quick load install migrate demo clean
+.PHONY: chromium run dev worker test test-scale test-fast lint bench bench-quick load install migrate demo clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is needed (pyenv install 3.13)."; exit 1; }
@@ -20,9 +20,16 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# Serves a team safely: debug off, loopback hosts, a secret key made once in var/, static files
+# from WhiteNoise. Stop it with Ctrl-C or SIGTERM: both the web server and the workers stop.
 run: migrate
 	$(PY) manage.py demo
 	$(PY) manage.py serve
+
+# Development: debug on (Django's detailed error pages) and the web server reloads on edits.
+dev: migrate
+	$(PY) manage.py demo
+	DJANGO_DEBUG=1 $(PY) manage.py serve --reload
 
 # Only the background workers, every lane (LANES="--lane video" for one).
 worker: migrate

@@ -1,13 +1,19 @@
 """Turnaround settings: everything comes from the environment.
 
 The embedded default (no variables set) is SQLite in WAL mode, the django-q2 ORM broker,
-media on the filesystem and the offline generator for every stage without a provider key.
-Production sets DATABASE_URL, REDIS_URL, the S3 variables and DJANGO_DEBUG=0.
+media on the filesystem, the offline generator for every stage without a provider key, and
+debug off on loopback hosts. `make dev` (DJANGO_DEBUG=1) is for development; production sets
+DATABASE_URL, REDIS_URL, the S3 variables, DJANGO_ALLOWED_HOSTS and DJANGO_SECRET_KEY.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import secrets
+import tempfile
+import warnings
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -35,21 +41,42 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise RuntimeError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
-    # A per-checkout development key, made once and kept out of git (var/ is ignored).
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        import secrets
+# Debug is for development only (`make dev`, DJANGO_DEBUG=1): its error pages list every URL
+# pattern and setting, so `make run` and every deployment run with it off.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 
-        key_file.write_text(secrets.token_urlsafe(50))
-    SECRET_KEY = key_file.read_text().strip()
 
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
+def secret_key_file(path: Path) -> str:
+    """The key kept in var/: made once (owner-only, 0600) the first time any process needs it,
+    never printed. Made in a temporary file and linked into place, so the web server and the
+    workers starting together all read the same complete key."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(50))
+        with contextlib.suppress(FileExistsError):  # another process made it first: use it
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env("DJANGO_SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
+
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or LOOPBACK_HOSTS
+# Served to other machines (a host other than loopback is named): assume HTTPS in front, so
+# cookies are secure, HSTS is sent and plain http is redirected. DJANGO_HTTPS=0 serves plain
+# http on a trusted network; DJANGO_HTTPS=1 forces it on.
+HTTPS = env_bool(
+    "DJANGO_HTTPS",
+    not DEBUG and any(host not in LOOPBACK_HOSTS for host in ALLOWED_HOSTS),
+)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
@@ -64,23 +91,23 @@ INSTALLED_APPS = [
     "characters",
 ]
 
+# The middleware that sets security headers comes first, so every answer carries them: error
+# pages made by inner middleware (a 400 for an unknown host, a 403 for CSRF) and static files
+# included. WhiteNoise follows, ahead of sessions, so static files cost no database work.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "characters.middleware.RefusalLogMiddleware",
+    "characters.middleware.EndedShareLinkMiddleware",
 ]
-
-if not DEBUG:
-    # Production serves collected static files itself (hashed names, compressed, cached for
-    # a year); debug keeps runserver's static handling and needs no collectstatic.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "studio.urls"
 WSGI_APPLICATION = "studio.wsgi.application"
@@ -165,14 +192,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-# Mail (invites), through Django's MAILERS. In debug (the default) the console backend prints
-# each message to the web process's output, so invites work with no mail server; with debug off
-# it is SMTP, configured by the DJANGO_EMAIL_* variables below. DJANGO_EMAIL_BACKEND overrides.
+# Mail (invites), through Django's MAILERS. Served on loopback with no DJANGO_EMAIL_HOST (the
+# `make run` default), the console backend prints each message to the web process's output, so
+# invites work with no mail server; served to other machines (HTTPS above) or with a mail host
+# set, it is SMTP, configured by the DJANGO_EMAIL_* variables below. DJANGO_EMAIL_BACKEND
+# overrides.
 EMAIL_BACKEND_PATH = env(
     "DJANGO_EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
-    else "django.core.mail.backends.smtp.EmailBackend",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if HTTPS or env("DJANGO_EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
 )
 MAILERS = {"default": {"BACKEND": EMAIL_BACKEND_PATH}}
 if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
@@ -214,12 +243,19 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
-# Static files: whitenoise serves them from STATIC_ROOT (after collectstatic) with hashed,
-# compressed names in production; debug keeps the plain finder-backed storage.
+# Static files: WhiteNoise serves them in every mode. On loopback (`make run`) it finds them
+# where they live (the finders), so no collectstatic step is needed; served to other machines
+# (HTTPS above) it expects `collectstatic` (docs/deploy.md) and serves hashed, compressed names
+# cached for a year. DJANGO_STATICFILES_STORAGE overrides the choice.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+if not env("DJANGO_STATIC_ROOT"):
+    # The default collectstatic folder need not exist: the finders serve every file.
+    warnings.filterwarnings("ignore", message=re.escape(f"No directory at: {STATIC_ROOT}"))
 STATICFILES_BACKEND = (
-    "django.contrib.staticfiles.storage.StaticFilesStorage"
-    if DEBUG
-    else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    if HTTPS
+    else "django.contrib.staticfiles.storage.StaticFilesStorage"
 )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -270,7 +306,7 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-if not DEBUG:
+if HTTPS:
     SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     # Load balancers probe over plain http inside the private network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

@@ -203,3 +203,22 @@ class TestMediaOnS3:
         response = owner_client.get(url)
         assert response.status_code == 200 and response["Content-Type"] == "image/webp"
         assert b"".join(response.streaming_content)[:4] == b"RIFF"
+
+    def test_guests_get_the_bytes_through_the_check_so_a_revoke_ends_them_at_once(
+        self, s3, guest_client, character, owner, cast
+    ):
+        """A signed URL keeps working for its whole life (300 s), revoked or not, so a guest
+        never gets one: the bytes come through the access check on every request."""
+        from characters import services
+        from characters.storage import asset_read
+
+        (candidate,) = cast(character, owner, count=1)
+        client, link = guest_client("view")
+        url = reverse("asset", args=["lighthouse", candidate.image_id, "original"])
+        response = client.get(url)
+        assert response.status_code == 200 and not response.has_header("Location")
+        assert b"".join(response.streaming_content) == asset_read(candidate.image)
+        assert response["Cache-Control"] == "private, no-cache"
+        services.share_link_revoke(link=link, user=owner)
+        gone = client.get(url)
+        assert gone.status_code == 410 and "This link was revoked" in gone.content.decode()

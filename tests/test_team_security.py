@@ -141,8 +141,13 @@ def test_share_link_matrix(
     if password or permission == "comment":
         assert response.status_code == 200  # the form
         if password:
-            wrong = client.post(url, {"password": "nope", "name": "N"})
-            assert wrong.status_code == 404
+            # A wrong password shows the form again, saying so, with the typed name kept.
+            wrong = client.post(url, {"password": "nope", "name": "Nadia Q"})
+            assert wrong.status_code == 200
+            page = wrong.content.decode()
+            assert "That password is not right." in page and 'type="password"' in page
+            if permission == "comment":
+                assert 'name="name" value="Nadia Q"' in page
             assert client.get(board).status_code in (302, 404)
         response = client.post(url, {"password": password, "name": "Nadia"})
     assert response.status_code == 302 and response["Location"] == board
@@ -162,9 +167,10 @@ def test_share_link_matrix(
         client.post(reverse("cast", args=["lighthouse", "mara"]), {"count": 1}).status_code == 403
     )
     assert client.get(reverse("project-settings", args=["lighthouse"])).status_code == 403
-    # Revoking ends access on the next request.
+    # Revoking ends access on the next request, and the page says why.
     services.share_link_revoke(link=link, user=owner)
-    assert client.get(board).status_code == 404
+    ended = client.get(board)
+    assert ended.status_code == 410 and "This link was revoked" in ended.content.decode()
 
 
 @pytest.mark.django_db

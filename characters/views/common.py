@@ -15,6 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.db.models import OuterRef, Q, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -81,6 +82,55 @@ def share_grant(request: HttpRequest, project: Project) -> tuple[ShareLink, str]
     return link, grant.get("n", "")
 
 
+class ShareLinkEnded(Exception):
+    """The session's share link for this project was revoked or has expired: every page it used
+    to open says so (410), not a bare 404 (EndedShareLinkMiddleware renders it)."""
+
+    def __init__(self, link: ShareLink) -> None:
+        super().__init__("share link ended")
+        self.link = link
+
+
+def ended_share_grant(request: HttpRequest, project: Project) -> ShareLink | None:
+    """The revoked or expired link this session's grant for the project names, if any. Asked
+    only once a live grant was not found, so a working page pays no query for it."""
+    raw = request.session.get(SHARE_SESSION_KEY, {}).get(str(project.pk))
+    if not raw:
+        return None
+    try:
+        grant = signing.loads(raw, salt=SHARE_SALT)
+    except signing.BadSignature:
+        return None
+    if grant.get("p") != project.pk:
+        return None
+    return ShareLink.objects.filter(pk=grant.get("l"), project=project).first()
+
+
+def share_link_ended_page(request: HttpRequest, link: ShareLink) -> HttpResponse:
+    """410, saying whether the link was revoked or has expired. An htmx request (a poll, a
+    fragment) also gets HX-Refresh, so the whole page reloads into this message."""
+    revoked = link.revoked_at is not None
+    response = render(
+        request,
+        "characters/share_message.html",
+        {
+            "title": "This link was revoked" if revoked else "This link has expired",
+            "message": (
+                "The project's owner revoked this share link. Ask them for a new one."
+                if revoked
+                else f"This share link expired on {link.expires_at:%d %b %Y at %H:%M} UTC. "
+                "Ask the project's owner for a new one."
+            ),
+        },
+        status=410,
+    )
+    if getattr(request, "htmx", False):
+        # django-htmx's HttpResponseClientRefresh is a 200; the status must stay 410.
+        response["HX-Refresh"] = "true"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def has_any_share_grant(request: HttpRequest) -> bool:
     return bool(getattr(request, "session", None) and request.session.get(SHARE_SESSION_KEY))
 
@@ -142,6 +192,11 @@ def _project_access(request: HttpRequest, slug: str) -> Access:
         if grant is not None:
             link, name = grant
             return Access.of_guest(project=project, link=link, guest_name=name)
+        if not role and has_any_share_grant(request):
+            ended = ended_share_grant(request, project)
+            if ended is not None:
+                log_refusal(request, "share link revoked or expired")
+                raise ShareLinkEnded(ended)
     log_refusal(request, "no access to project")
     raise Http404("No such project.")
 

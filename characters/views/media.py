@@ -2,8 +2,9 @@
 
 Names are content hashes, so a URL's bytes never change: browsers may keep them for a year.
 With media on S3 (TURNAROUND_S3_BUCKET) the bucket stays private: after the same access check
-this view redirects to a signed URL that expires in TURNAROUND_S3_URL_EXPIRY seconds, or, with
-TURNAROUND_S3_SERVE=stream, streams the object through Django.
+this view redirects a member to a signed URL that expires in TURNAROUND_S3_URL_EXPIRY seconds,
+or, with TURNAROUND_S3_SERVE=stream, streams the object through Django. Guests are always
+streamed and never cached, so revoking their link ends their media at once.
 """
 
 from __future__ import annotations
@@ -34,14 +35,20 @@ def asset(request: HttpRequest, project_slug: str, pk: int, variant: str) -> Htt
     if request.GET.get("download"):
         ext = stored.name.rsplit(".", 1)[-1]
         disposition = f'attachment; filename="turnaround-{item.sha256[:12]}.{ext}"'
-    if settings.TURNAROUND_S3_BUCKET and settings.TURNAROUND_S3_SERVE == "redirect":
+    # A guest's access ends the moment their link is revoked or expires, so a guest never gets
+    # a signed URL (it would keep working for its whole life) and never a cached copy: the
+    # bytes come through here, after the check, on every request.
+    guest = access.is_guest
+    if settings.TURNAROUND_S3_BUCKET and settings.TURNAROUND_S3_SERVE == "redirect" and not guest:
         return _signed_redirect(stored.name, mime, disposition)
     try:
         handle = default_storage.open(stored.name, "rb")
     except FileNotFoundError as exc:
         raise Http404("The file is missing from storage.") from exc
     response = FileResponse(handle, content_type=mime)
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    response["Cache-Control"] = (
+        "private, no-cache" if guest else "private, max-age=31536000, immutable"
+    )
     if disposition:
         response["Content-Disposition"] = disposition
     return response

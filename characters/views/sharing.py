@@ -3,7 +3,8 @@
 A share link's token is shown once, when it is made, and stored only as a SHA-256 hash.
 Opening `/s/<token>` (with the password, if the link has one) puts a signed grant for that one
 project in the session; views/common.project_access re-checks the link on every request.
-A wrong token and a wrong password both get the same 404, and failures are rate-limited per IP.
+A wrong token gets the plain 404; a wrong password shows the form again, saying so, with the
+guest's name kept. Both count towards a per-address limit. A revoked or expired link says so.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .common import (
     project_access,
     share_grant,
     share_grant_store,
+    share_link_ended_page,
 )
 
 log = logging.getLogger("turnaround.access")
@@ -289,21 +291,7 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
     if link.revoked_at is not None or (
         link.expires_at is not None and link.expires_at <= timezone.now()
     ):
-        revoked = link.revoked_at is not None
-        return render(
-            request,
-            "characters/share_message.html",
-            {
-                "title": "This link was revoked" if revoked else "This link has expired",
-                "message": (
-                    "The project's owner revoked this share link. Ask them for a new one."
-                    if revoked
-                    else f"This share link expired on {link.expires_at:%d %b %Y at %H:%M} UTC. "
-                    "Ask the project's owner for a new one."
-                ),
-            },
-            status=410,
-        )
+        return share_link_ended_page(request, link)
     project = link.project
     board = reverse("board", args=[project.slug])
     held = share_grant(request, project) if has_any_share_grant(request) else None
@@ -313,10 +301,14 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
     error = ""
     name = ""
     if request.method == "POST":
-        if not services.share_link_check_password(link, request.POST.get("password", "")):
-            return _not_found(request)
         name = request.POST.get("name", "").strip()[:80]
-        if needs_name and not name:
+        if not services.share_link_check_password(link, request.POST.get("password", "")):
+            # The token was right, so the link exists: say what was wrong and keep the name.
+            # It still counts towards the per-address limit on wrong links and passwords.
+            _record_failure(request)
+            log_refusal(request, "wrong share link password")
+            error = "That password is not right. Check it with the person who sent the link."
+        elif needs_name and not name:
             error = "Enter the name your comments will show."
         else:
             _grant(request, link, name)

@@ -19,16 +19,13 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..access import Access, remember_role
+from ..limits import client_ip
 from ..models import Membership, Project, Role, ShareLink
 
 log = logging.getLogger("turnaround.access")
 
 SHARE_SESSION_KEY = "turnaround_shares"
 SHARE_SALT = "turnaround.share-grant"
-
-
-def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 def log_refusal(request: HttpRequest, reason: str) -> None:

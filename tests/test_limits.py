@@ -302,3 +302,15 @@ def test_a_counter_is_never_left_without_a_window(settings):
     limits.give_back(limit, "a")  # nothing there: no error, nothing made
     assert cache.get(limits._key(limit, ("a",))) is None
     assert limits.take(limit, "a") and not limits.take(limit, "a")
+
+
+@pytest.mark.django_db
+def test_refusals_are_logged_without_any_link_token(client, caplog):
+    token = "T" * 43
+    with caplog.at_level("WARNING", logger="turnaround.access"):
+        client.get(f"/s/{token}")
+        client.get(f"/invite/{token}")
+    lines = [r.getMessage() for r in caplog.records if r.name == "turnaround.access"]
+    assert len(lines) == 2
+    assert all(token[:10] not in line for line in lines), lines
+    assert any("path=/invite/[redacted]" in line for line in lines)

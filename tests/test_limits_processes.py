@@ -1,5 +1,6 @@
-"""Limits with real servers over loopback (issue 16, item 3): four gunicorn workers share
-one count.
+"""Limits and logs with real servers over loopback (issue 16, items 3 and 7): four gunicorn
+workers share one count, and neither gunicorn's access log nor the development server's
+request log keeps a link token.
 
 The servers use the test database (SQLite file or PostgreSQL) and, when REDIS_URL is set (the
 scale run), Redis as the shared cache, as a deployment would."""
@@ -95,6 +96,8 @@ def _gunicorn(tmp_path: Path, workers: int) -> Server:
         sys.executable,
         "-m",
         "gunicorn",
+        "-c",
+        "studio/gunicorn_conf.py",
         "studio.wsgi:application",
         "-b",
         f"127.0.0.1:{port}",
@@ -155,3 +158,58 @@ def test_four_gunicorn_workers_share_one_count_in_redis(gunicorn4, make_user, se
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     make_user("vic")
     _check_limits_hold(gunicorn4)
+
+
+# --- access logs -----------------------------------------------------------------------------
+
+
+def _visit_token_urls(server: Server, token: str) -> None:
+    httpx.get(f"{server.url}/s/{token}", timeout=30)
+    httpx.get(f"{server.url}/invite/{token}", timeout=30)
+    httpx.get(f"{server.url}/r/{token}", timeout=30)
+    httpx.get(f"{server.url}/login/?next=%2Finvite%2F{token}", timeout=30)
+    # A page opened from a link names it in the Referer of everything it loads.
+    httpx.get(
+        f"{server.url}/static/css/app.css",
+        headers={"Referer": f"{server.url}/s/{token}"},
+        timeout=30,
+    )
+
+
+def _assert_redacted(log: str, token: str) -> None:
+    assert token[:12] not in log, log
+    assert "/s/[redacted]" in log and "/invite/[redacted]" in log, log
+    assert "%2Finvite%2F[redacted]" in log, log
+
+
+def test_gunicorn_access_log_keeps_no_token(transactional_db, tmp_path):
+    # The deployment guide runs gunicorn with the config this test starts it with.
+    assert "gunicorn -c studio/gunicorn_conf.py " in (ROOT / "docs/deploy.md").read_text()
+    server = _gunicorn(tmp_path, workers=1)
+    token = secrets.token_urlsafe(32)
+    try:
+        _visit_token_urls(server, token)
+        time.sleep(0.5)  # the access line is written after the response
+        log = server.output()
+    finally:
+        server.stop()
+    _assert_redacted(log, token)
+    assert f"{server.url}/s/[redacted]" in log  # the Referer, as gunicorn's format shows it
+
+
+def test_development_server_log_keeps_no_token(transactional_db, tmp_path):
+    port = _free_port()
+    server = Server(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        port,
+        tmp_path / "runserver.log",
+    )
+    token = secrets.token_urlsafe(32)
+    try:
+        _visit_token_urls(server, token)
+        time.sleep(0.5)
+        log = server.output()
+    finally:
+        server.stop()
+    _assert_redacted(log, token)
+    assert '"GET /s/[redacted] HTTP/1.1" 404' in log  # the request line is still there

@@ -314,3 +314,12 @@ def test_refusals_are_logged_without_any_link_token(client, caplog):
     assert len(lines) == 2
     assert all(token[:10] not in line for line in lines), lines
     assert any("path=/invite/[redacted]" in line for line in lines)
+
+
+@pytest.mark.django_db
+def test_retrying_a_locked_username_does_not_use_up_the_address(client, make_user):
+    make_user("vic")
+    make_user("wen")
+    for _ in range(30):
+        _login(client, "vic", "wrong")  # 5 answered, 25 refused
+    assert _login(client, "wen", PASSWORD).status_code == 302

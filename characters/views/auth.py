@@ -21,11 +21,13 @@ def _parts(request: HttpRequest) -> tuple[str, str]:
 class RateLimitedLoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         username, address = _parts(request)
-        # Both counts are taken before the password is checked, so tries racing in several
-        # processes can't all pass a check that read the count before any of them failed.
-        per_name = limits.take(LOGIN_PER_USERNAME, username, address)
-        per_address = limits.take(LOGIN_PER_ADDRESS, address)
-        if not (per_name and per_address):
+        # Counts are taken before the password is checked, so tries racing in several
+        # processes can't all pass a check that read the count before any of them failed. A try
+        # refused for its username takes no slot from the address: retrying one locked name
+        # must not lock the address out of every other account.
+        if not limits.take(LOGIN_PER_USERNAME, username, address) or not limits.take(
+            LOGIN_PER_ADDRESS, address
+        ):
             log_refusal(request, "login attempts throttled")
             return render(
                 request,

@@ -9,6 +9,7 @@ DATABASE_URL, REDIS_URL, the S3 variables, DJANGO_ALLOWED_HOSTS and DJANGO_SECRE
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -317,8 +318,55 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-# --- Background work -----------------------------------------------------------------------
+# --- Shared cache and client addresses ------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
+# Every rate limit counts here (characters/limits.py), so all web processes on all machines
+# share one count. TURNAROUND_CACHE_URL: a redis:// URL, "database" (the turnaround_cache
+# table, made by migrate) or "memory" (this process only: one web process, tests of it alone).
+# Unset: REDIS_URL's Redis when there is one, else the database table.
+TURNAROUND_CACHE_URL = env("TURNAROUND_CACHE_URL") or REDIS_URL or "database"
+TURNAROUND_CACHE_TABLE = "turnaround_cache"
+if TURNAROUND_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    _shared_cache: dict = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": TURNAROUND_CACHE_URL,
+    }
+elif TURNAROUND_CACHE_URL == "database":
+    _shared_cache = {
+        "BACKEND": "studio.cache.AtomicDatabaseCache",
+        "LOCATION": TURNAROUND_CACHE_TABLE,
+    }
+elif TURNAROUND_CACHE_URL == "memory":
+    _shared_cache = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+else:
+    raise RuntimeError(
+        "TURNAROUND_CACHE_URL must be a redis:// URL, 'database' or 'memory', "
+        f"not {TURNAROUND_CACHE_URL!r}."
+    )
+# Environments sharing one Redis (staging next to production) keep their counts apart.
+_shared_cache["KEY_PREFIX"] = env("TURNAROUND_CACHE_KEY_PREFIX", "turnaround")
+CACHES = {
+    "default": _shared_cache,
+    # django-q2's cluster statistics, written every half second: kept in process memory
+    # unless the shared cache is Redis (where `qmonitor` can read them).
+    "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+}
+
+# Behind a reverse proxy or load balancer every request comes from the proxy's address. List
+# the proxies (addresses or CIDR ranges) and the header they write; the header is believed only
+# from them, and the right-most address in it that is not one of them is the client.
+TURNAROUND_TRUSTED_PROXIES = env_list("TURNAROUND_TRUSTED_PROXIES")
+TURNAROUND_CLIENT_IP_HEADER = env("TURNAROUND_CLIENT_IP_HEADER", "X-Forwarded-For")
+for _proxy in TURNAROUND_TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError:
+        raise RuntimeError(
+            f"TURNAROUND_TRUSTED_PROXIES: {_proxy!r} is not an address or a CIDR range "
+            "(e.g. 10.0.0.0/8)."
+        ) from None
+
+# --- Background work -----------------------------------------------------------------------
 Q_CLUSTER: dict = {
     "name": "turnaround",
     "workers": int(env("TURNAROUND_WORKERS", "4")),
@@ -334,6 +382,7 @@ Q_CLUSTER: dict = {
     "catch_up": False,
     "poll": float(env("TURNAROUND_QUEUE_POLL", "0.1")),
     "label": "Background tasks",
+    "cache": "default" if _shared_cache["BACKEND"].endswith("RedisCache") else "local",
 }
 # Separate queues on one broker (staging next to production, parallel test runs): the queue
 # name changes, the signing prefix ("name") does not.
@@ -453,13 +502,38 @@ TURNAROUND_PRICES = {
     "offline": Decimal("0"),
 }
 
+# Link tokens never reach a log: every handler redacts them (studio/logs.py), including the
+# development server's request lines ("django.server", configured here as Django would).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_tokens": {"()": "studio.logs.RedactTokens"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # Django's own console handler (from its default config) would print "Not Found:
+        # /s/<token>" unredacted: its records go to the root's console instead.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },

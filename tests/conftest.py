@@ -3,6 +3,7 @@ django-q2 running tasks inline (tests that need a real worker process start one 
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -180,13 +181,15 @@ def run_inline(django_capture_on_commit_callbacks):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit counters live in the cache: every test starts with none."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
+def _fresh_cache(settings):
+    """Rate-limit counters live in the shared cache: every test starts with none, under a key
+    prefix of its own. (Clearing would flush a Redis other test processes share, and a
+    database cache can't be touched by tests that have no database.)"""
+    default = settings.CACHES["default"]
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**default, "KEY_PREFIX": f"{default.get('KEY_PREFIX', '')}-{uuid.uuid4().hex}"},
+    }
 
 
 @pytest.fixture

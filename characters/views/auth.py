@@ -1,54 +1,49 @@
-"""Log in with a limit: after five failed attempts for one username from one address in 15
-minutes, further attempts are refused (429) until the window passes."""
+"""Log in with limits (characters/limits.py): five tries for one username from one address,
+and twenty for any usernames from one address, in 15 minutes; past either, tries are refused
+(429) until the window passes. The username is counted as Django's lookup reads it (NFKC) and
+case-folded, so look-alike spellings of one name share one count."""
 
 from __future__ import annotations
 
-import hashlib
-
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from .. import limits
+from ..limits import LOGIN_PER_ADDRESS, LOGIN_PER_USERNAME
 from .common import client_ip, log_refusal
 
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_FAILURE_WINDOW = 15 * 60
 
-
-def _key(request: HttpRequest) -> str:
-    username = request.POST.get("username", "").strip().lower()
-    digest = hashlib.sha256(f"{username}|{client_ip(request)}".encode()).hexdigest()[:32]
-    return f"turnaround:login-fail:{digest}"
+def _parts(request: HttpRequest) -> tuple[str, str]:
+    return limits.normalise_username(request.POST.get("username", "")), client_ip(request)
 
 
 class RateLimitedLoginView(auth_views.LoginView):
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        key = _key(request)
-        if cache.get(key, 0) >= LOGIN_FAILURES_ALLOWED:
+        username, address = _parts(request)
+        # Counts are taken before the password is checked, so tries racing in several
+        # processes can't all pass a check that read the count before any of them failed. A try
+        # refused for its username takes no slot from the address: retrying one locked name
+        # must not lock the address out of every other account.
+        if not limits.take(LOGIN_PER_USERNAME, username, address) or not limits.take(
+            LOGIN_PER_ADDRESS, address
+        ):
             log_refusal(request, "login attempts throttled")
-            minutes = LOGIN_FAILURE_WINDOW // 60
             return render(
                 request,
                 "characters/share_message.html",
                 {
                     "title": "Too many attempts",
-                    "message": f"Too many failed log-in attempts. Wait {minutes} minutes and try "
-                    "again.",
+                    "message": "Too many failed log-in attempts. Wait "
+                    f"{LOGIN_PER_USERNAME.minutes} minutes and try again.",
                 },
                 status=429,
             )
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form):  # type: ignore[no-untyped-def]
-        key = _key(self.request)
-        if not cache.add(key, 1, LOGIN_FAILURE_WINDOW):
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, LOGIN_FAILURE_WINDOW)
-        return super().form_invalid(form)
-
     def form_valid(self, form):  # type: ignore[no-untyped-def]
-        cache.delete(_key(self.request))
+        # A successful log-in was not a guess: it clears its name's count and returns its slot.
+        username, address = _parts(self.request)
+        limits.clear(LOGIN_PER_USERNAME, username, address)
+        limits.give_back(LOGIN_PER_ADDRESS, address)
         return super().form_valid(form)

@@ -19,7 +19,10 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from studio.logs import redact
+
 from ..access import Access, remember_role
+from ..limits import client_ip
 from ..models import Membership, Project, Role, ShareLink
 
 log = logging.getLogger("turnaround.access")
@@ -28,16 +31,12 @@ SHARE_SESSION_KEY = "turnaround_shares"
 SHARE_SALT = "turnaround.share-grant"
 
 
-def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 def log_refusal(request: HttpRequest, reason: str) -> None:
     """One line per refused request: who, from where, which page. Never the query string or a
-    share token (the /s/ path is cut to its prefix)."""
+    link token (/s/, /invite/ and /r/ paths are redacted)."""
     user = request.user
     who = user.get_username() if user.is_authenticated else "anonymous"
-    path = "/s/…" if request.path.startswith("/s/") else request.path
+    path = redact(request.path)
     log.warning("refused %s: user=%s ip=%s path=%s", reason, who, client_ip(request), path)
 
 

@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.forms import UserCreationForm
-from django.core.cache import cache
 from django.db.models import Count, Sum
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import limits, selectors, services
+from ..limits import SHARE_PER_ADDRESS
 from ..models import Generation, Invite, Membership, Role, ShareLink
 from ..permissions import Action
 from .common import (
@@ -42,9 +42,6 @@ from .common import (
 )
 
 log = logging.getLogger("turnaround.access")
-
-SHARE_FAILURES_ALLOWED = 10
-SHARE_FAILURE_WINDOW = 15 * 60
 
 
 class ShareLinkForm(forms.Form):
@@ -242,27 +239,25 @@ def budget(request: HttpRequest, project_slug: str) -> HttpResponse:
 # --- guests ----------------------------------------------------------------------------------
 
 
-def _failure_key(request: HttpRequest) -> str:
-    return f"turnaround:share-fail:{client_ip(request)}"
+def _take_try(request: HttpRequest) -> bool:
+    """Every open of a link or invite takes a slot first (so tries racing in several processes
+    are counted before any is answered); one that finds a working link gives it back."""
+    return limits.take(SHARE_PER_ADDRESS, client_ip(request))
 
 
-def _too_many_failures(request: HttpRequest) -> bool:
-    return cache.get(_failure_key(request), 0) >= SHARE_FAILURES_ALLOWED
+def _give_back_try(request: HttpRequest) -> None:
+    if not getattr(request, "_turnaround_wrong_try", False):
+        limits.give_back(SHARE_PER_ADDRESS, client_ip(request))
 
 
-def _record_failure(request: HttpRequest) -> None:
-    key = _failure_key(request)
-    if cache.add(key, 1, SHARE_FAILURE_WINDOW):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 1, SHARE_FAILURE_WINDOW)
+def _count_as_wrong(request: HttpRequest) -> None:
+    """A wrong token or password keeps the slot its try took, whatever the answer shows."""
+    request._turnaround_wrong_try = True  # type: ignore[attr-defined]
 
 
 def _not_found(request: HttpRequest) -> HttpResponse:
     """A wrong token and a wrong password look exactly like a missing page."""
-    _record_failure(request)
+    _count_as_wrong(request)
     log_refusal(request, "share link not found or wrong password")
     raise Http404("No such page.")
 
@@ -274,8 +269,8 @@ def _throttled(request: HttpRequest) -> HttpResponse:
         "characters/share_message.html",
         {
             "title": "Too many attempts",
-            "message": "Too many wrong links or passwords from here. Wait 15 minutes and try "
-            "again.",
+            "message": "Too many wrong links or passwords from here. Wait "
+            f"{SHARE_PER_ADDRESS.minutes} minutes and try again.",
         },
         status=429,
     )
@@ -283,8 +278,14 @@ def _throttled(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def share_open(request: HttpRequest, token: str) -> HttpResponse:
-    if _too_many_failures(request):
+    if not _take_try(request):
         return _throttled(request)
+    response = _share_open(request, token)  # a wrong token or password raises Http404
+    _give_back_try(request)  # reached only by a working link (or one that says it ended)
+    return response
+
+
+def _share_open(request: HttpRequest, token: str) -> HttpResponse:
     link = services.share_link_find(token)
     if link is None:
         return _not_found(request)
@@ -305,7 +306,7 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
         if not services.share_link_check_password(link, request.POST.get("password", "")):
             # The token was right, so the link exists: say what was wrong and keep the name.
             # It still counts towards the per-address limit on wrong links and passwords.
-            _record_failure(request)
+            _count_as_wrong(request)
             log_refusal(request, "wrong share link password")
             error = "That password is not right. Check it with the person who sent the link."
         elif needs_name and not name:
@@ -352,8 +353,14 @@ def invite_open(request: HttpRequest, token: str) -> HttpResponse:
     """An invite link: a person without an account creates one and joins with the invite's
     role; someone logged in joins with one click. A wrong token is the plain 404; a used,
     withdrawn or expired invite says so."""
-    if _too_many_failures(request):
+    if not _take_try(request):
         return _throttled(request)
+    response = _invite_open(request, token)  # a wrong token raises Http404
+    _give_back_try(request)
+    return response
+
+
+def _invite_open(request: HttpRequest, token: str) -> HttpResponse:
     invite = services.invite_find(token)
     if invite is None:
         return _not_found(request)

@@ -9,6 +9,10 @@ from django.core.management import CommandError, call_command
 
 from tests.fakes.server import ARK_KEY, ARK_SECRET_KEY, GEMINI_KEY, RECRAFT_KEY
 
+# --check stores what it found in the shared cache for the owner's banner: by default that is a
+# table in the database.
+pytestmark = pytest.mark.django_db
+
 
 def run(*args: str) -> str:
     out = StringIO()

@@ -174,6 +174,18 @@ class TestBehindAProxy:
             assert client.get(self.WRONG).status_code == 404
         assert client.get(self.WRONG).status_code == 429
 
+    def test_wrong_passwords_show_the_form_again_and_still_count(self, client, share_link):
+        _, token = share_link("comment", password="right horse")
+        wrong = {"name": "Nadia", "password": "wrong horse"}
+        for _ in range(10):
+            response = client.post(f"/s/{token}", wrong)
+            assert response.status_code == 200
+            assert (
+                "That password is not right" in response.text and 'value="Nadia"' in response.text
+            )
+        assert client.post(f"/s/{token}", wrong).status_code == 429
+        assert client.get(self.WRONG).status_code == 429  # one count for links and passwords
+
 
 @pytest.mark.django_db(transaction=True)
 class TestSharedCache:

@@ -116,7 +116,8 @@ def test_seedance_reports_an_absurd_cost_as_is_for_the_runner_to_refuse(value, f
 
 def test_the_maximum_is_a_setting(fake, character, owner, cast, settings):
     settings.TURNAROUND_MAX_GENERATION_COST_USD = Decimal("0.01")
-    (candidate,) = cast(character, owner, count=1)  # the fake charges 40 units: $0.04
+    fake.add_fault("recraft.generate", "cost", value=30)
+    (candidate,) = cast(character, owner, count=1)  # $0.03 is over this maximum
     assert candidate.generation.cost_usd == ESTIMATE
     settings.TURNAROUND_MAX_GENERATION_COST_USD = Decimal("50")
     fake.add_fault("recraft.generate", "cost", value=7)

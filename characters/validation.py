@@ -15,9 +15,10 @@ the typed text kept); `clean_query` runs for every request in UntrustedQueryMidd
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from django.http import QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 
 # Characters per free-text field. Each fits its column; prompts fit their provider (Recraft
 # takes 1,000 characters on V3 and 10,000 on V4; the casting prompt is cut to the model's).
@@ -120,3 +121,18 @@ def cost_problem(reported: object, *, maximum: Decimal) -> str:
     if reported > maximum:
         return f"is above the ${maximum} maximum (TURNAROUND_MAX_GENERATION_COST_USD)"
     return ""
+
+
+class UntrustedQueryMiddleware:
+    """Every query string through clean_query before a view reads it: a filter or page number
+    with a NUL byte (which PostgreSQL cannot compare) or thousands of characters is cleaned,
+    never a 500. Forms post their text, checked where it is kept (text())."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        cleaned = clean_query(request.GET)
+        if cleaned is not None:
+            request.GET = cleaned
+        return self.get_response(request)

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "characters.validation.UntrustedQueryMiddleware",
     "characters.middleware.RefusalLogMiddleware",
 ]
 

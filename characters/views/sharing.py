@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import selectors, services, validation
 from ..models import Generation, Invite, Membership, Role, ShareLink
 from ..permissions import Action
 from .common import (
@@ -315,10 +315,14 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
     if request.method == "POST":
         if not services.share_link_check_password(link, request.POST.get("password", "")):
             return _not_found(request)
-        name = request.POST.get("name", "").strip()[:80]
-        if needs_name and not name:
-            error = "Enter the name your comments will show."
+        name = request.POST.get("name", "")
+        try:
+            name = validation.text(name, field="name")
+        except validation.Invalid as exc:
+            error = exc.message
         else:
+            error = "Enter the name your comments will show." if needs_name and not name else ""
+        if not error:
             _grant(request, link, name)
             return redirect(board)
     elif not link.password and not needs_name:

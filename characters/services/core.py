@@ -52,11 +52,14 @@ def clean_text(value: object, *, field: str, required: str = "", limit: int | No
 def clean_box(
     box: tuple[object, object, object, object], *, on: str
 ) -> tuple[float, float, float, float] | None:
-    """A box relative to its picture (x, y, w, h within 0-1, finite), or None when it was not
-    drawn. NaN and Infinity are refused: NaN slips through every comparison."""
+    """A box relative to its picture (x, y, w, h finite numbers), or None when it was not
+    drawn. NaN and Infinity are refused here: NaN slips through every comparison, so the
+    callers' "inside the picture" checks (0-1) could not catch it."""
+    unbounded = float("inf")
     try:
         values = [
-            number(v, field=f"box ({k})", low=0, high=1) for k, v in zip("xywh", box, strict=True)
+            number(v, field=f"box ({k})", low=-unbounded, high=unbounded)
+            for k, v in zip("xywh", box, strict=True)
         ]
     except Invalid as exc:
         raise ServiceError(f"{exc.message} Draw the box on the {on} again.") from None

@@ -15,6 +15,7 @@ one worker read the task's status. Past the overall wait deadline the task is ca
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -227,7 +228,7 @@ def _store(generation: Generation, handler: StageHandler, result: GenerationResu
         Generation.objects.filter(pk=locked.pk).update(
             status=Generation.Status.SUCCEEDED,
             finished_at=timezone.now(),
-            cost_usd=result.cost_usd,
+            cost_usd=services.generation_cost(generation=locked, reported=result.cost_usd),
             provider_request_id=result.provider_request_id[:200],
             response_metadata=_jsonable(
                 {**result.metadata, "text": result.text, "data": result.data}
@@ -336,6 +337,8 @@ def _jsonable(value: object) -> object:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity; PostgreSQL's jsonb refuses them
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)

@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "characters.validation.UntrustedQueryMiddleware",
     "characters.middleware.RefusalLogMiddleware",
     "characters.middleware.EndedShareLinkMiddleware",
 ]
@@ -484,6 +485,10 @@ TURNAROUND_SHEET_PRESET = env("TURNAROUND_SHEET_PRESET", "six")
 TURNAROUND_UPSCALE_TARGET = int(env("TURNAROUND_UPSCALE_TARGET", "4096"))
 TURNAROUND_MAX_IMAGE_PIXELS = int(env("TURNAROUND_MAX_IMAGE_PIXELS", str(40_000_000)))
 TURNAROUND_MAX_DOWNLOAD_BYTES = int(env("TURNAROUND_MAX_DOWNLOAD_BYTES", str(64 * 1024 * 1024)))
+# One provider call: how long one read may wait for bytes, and how long the whole call (its
+# retries included) may take before it fails with a reason (characters/generators/http.py).
+TURNAROUND_PROVIDER_READ_TIMEOUT = float(env("TURNAROUND_PROVIDER_READ_TIMEOUT", "90"))
+TURNAROUND_PROVIDER_DEADLINE = float(env("TURNAROUND_PROVIDER_DEADLINE", "300"))
 
 # Price table, USD (documented in the README). Responses carry usage; this turns it into money.
 TURNAROUND_PRICES = {
@@ -501,6 +506,10 @@ TURNAROUND_PRICES = {
     "seedance_shot_estimate": Decimal("0.80"),
     "offline": Decimal("0"),
 }
+# A provider's reported cost above this (or negative, or not a finite number) is not stored:
+# the generation keeps its estimate and a warning is logged. The dearest call today, a 15 s
+# 1080p Seedance shot, is about $5.
+TURNAROUND_MAX_GENERATION_COST_USD = Decimal(env("TURNAROUND_MAX_GENERATION_COST_USD", "50"))
 
 # Link tokens never reach a log: every handler redacts them (studio/logs.py), including the
 # development server's request lines ("django.server", configured here as Django would).

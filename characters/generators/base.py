@@ -132,6 +132,14 @@ class GenerationResult:
     attempts: int = 1
 
 
+def reported_number(value: object) -> Decimal | None:
+    """A number from a provider's JSON as a Decimal, NaN and Infinity included (the runner's
+    cost check refuses those, with a warning); None when the value is not a number at all."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+
+
 class GeneratorError(Exception):
     """A generation that did not produce a result.
 

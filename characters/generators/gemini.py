@@ -39,6 +39,7 @@ from .base import (
     InspectSpec,
     LabelSpec,
     ModelStatus,
+    reported_number,
 )
 from .http import ProviderTransport, checked_image, transport_from_settings
 
@@ -525,22 +526,29 @@ class GeminiGenerator:
         thinking tokens (thoughtsTokenCount) at the text-output rate; input at the input rate."""
         usage = payload.get("usageMetadata") or {}
         prices = settings.TURNAROUND_PRICES
-        output = usage.get("candidatesTokenCount")
-        if not isinstance(output, int):
+        output = reported_number(usage.get("candidatesTokenCount"))
+        if output is None:
             return fallback
-        image_tokens = 0
+        image_tokens = Decimal(0)
         if image:
             details = usage.get("candidatesTokensDetails")
             if isinstance(details, list) and details:
                 image_tokens = sum(
-                    int(d.get("tokenCount") or 0)
-                    for d in details
-                    if isinstance(d, dict) and d.get("modality") == "IMAGE"
+                    (
+                        reported_number(d.get("tokenCount")) or Decimal(0)
+                        for d in details
+                        if isinstance(d, dict) and d.get("modality") == "IMAGE"
+                    ),
+                    Decimal(0),
                 )
             else:
                 image_tokens = output  # no breakdown: the answer is the image
-        text_tokens = output - image_tokens + int(usage.get("thoughtsTokenCount") or 0)
-        prompt = int(usage.get("promptTokenCount") or 0)
+        thoughts = reported_number(usage.get("thoughtsTokenCount")) or Decimal(0)
+        prompt = reported_number(usage.get("promptTokenCount")) or Decimal(0)
+        for count in (output, image_tokens, thoughts, prompt):
+            if not count.is_finite():
+                return count  # NaN or Infinity: the runner refuses it and keeps the estimate
+        text_tokens = output - image_tokens + thoughts
         return (
             image_tokens * prices["gemini_usd_per_image_output_token"]
             + text_tokens * prices["gemini_usd_per_text_output_token"]

@@ -11,7 +11,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .base import GeneratedAsset, GenerationRequest, GenerationResult, GeneratorError, ModelStatus
+from .base import (
+    GeneratedAsset,
+    GenerationRequest,
+    GenerationResult,
+    GeneratorError,
+    ModelStatus,
+    reported_number,
+)
 from .http import ProviderTransport, checked_image, transport_from_settings
 
 DOWNLOAD_HOSTS = ("img.recraft.ai", "*.recraft.ai")
@@ -239,7 +246,7 @@ class RecraftGenerator:
 
     @staticmethod
     def _cost(payload: dict[str, Any], *, fallback: Decimal) -> Decimal:
-        credits = payload.get("credits") if isinstance(payload, dict) else None
-        if isinstance(credits, int | float) and not isinstance(credits, bool):
-            return Decimal(str(credits)) * settings.TURNAROUND_PRICES["recraft_usd_per_unit"]
+        credits = reported_number(payload.get("credits") if isinstance(payload, dict) else None)
+        if credits is not None:
+            return credits * settings.TURNAROUND_PRICES["recraft_usd_per_unit"]
         return fallback

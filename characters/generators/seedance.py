@@ -23,6 +23,7 @@ from .base import (
     ModelStatus,
     Pending,
     ShotSpec,
+    reported_number,
 )
 from .http import ProviderHTTPError, ProviderTransport, transport_from_settings
 
@@ -261,9 +262,9 @@ class SeedanceGenerator:
             )
         download = self.http.download(url, kind="video")
         usage = task.get("usage") or {}
-        tokens = usage.get("completion_tokens")
-        if isinstance(tokens, int):
-            cost = Decimal(tokens) / 1000 * settings.TURNAROUND_PRICES["seedance_usd_per_1k_tokens"]
+        tokens = reported_number(usage.get("completion_tokens"))
+        if tokens is not None:
+            cost = tokens / 1000 * settings.TURNAROUND_PRICES["seedance_usd_per_1k_tokens"]
         else:
             cost = settings.TURNAROUND_PRICES["seedance_shot_estimate"]
         meta = {

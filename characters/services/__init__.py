@@ -41,6 +41,7 @@ from .generations import (
     generation_checks_due,
     generation_claim,
     generation_claim_check,
+    generation_cost,
     generation_create,
     generation_enqueue,
     generation_fail,

@@ -45,6 +45,8 @@ from .core import (
     access_for,
     activity_record,
     character_advance_revision,
+    clean_box,
+    clean_text,
     require,
 )
 from .generations import generation_create, keep_result
@@ -56,6 +58,8 @@ from .team import notify_mentions
 def _validate_region(x: float, y: float, w: float, h: float) -> None:
     values = (x, y, w, h)
     if any(v is None for v in values):
+        raise ServiceError("Draw a box on the panel first.")
+    if clean_box(values, on="panel") is None:
         raise ServiceError("Draw a box on the panel first.")
     if w <= 0 or h <= 0:
         raise ServiceError("The box has no size; drag to draw it.")
@@ -113,11 +117,9 @@ def _annotation_add(
 ) -> Annotation:
     character = panel.sheet.character
     x, y, w, h = region
-    body = (body or "").strip()
-    if not body:
-        raise ServiceError("Write what is wrong or worth noting in the box.")
-    if len(body) > 4000:
-        raise ServiceError("Keep a note under 4,000 characters.")
+    body = clean_text(
+        body, field="note", required="Write what is wrong or worth noting in the box."
+    )
     if kind not in Annotation.Kind.values:
         raise ServiceError("Choose note or continuity error.")
     _validate_region(x, y, w, h)
@@ -161,9 +163,7 @@ def annotation_reply(
     character = parent.panel.sheet.character
     access = access_for(project=character.project, user=user, access=access)
     access.require(Action.ANNOTATE)
-    body = (body or "").strip()
-    if not body:
-        raise ServiceError("Write a reply first.")
+    body = clean_text(body, field="reply", required="Write a reply first.")
     if parent.parent_id is not None:
         parent = parent.parent  # replies thread under the annotation, one level deep
     author = _author_fields(access)
@@ -220,11 +220,11 @@ def rule_create(
 ) -> ContinuityRule:
     """A continuity rule: added to every later sheet, edit and shot prompt."""
     require(project=character.project, user=user, action=Action.DECIDE)
-    text = (text or "").strip()
-    if not text:
-        raise ServiceError("Write the rule, e.g. “no earbuds” or “scar on the left cheek”.")
-    if len(text) > 300:
-        raise ServiceError("Keep a rule under 300 characters.")
+    text = clean_text(
+        text,
+        field="rule",
+        required="Write the rule, e.g. “no earbuds” or “scar on the left cheek”.",
+    )
     if character.rules.filter(text__iexact=text).exists():
         raise ServiceError("That rule is already on this character.")
     rule = ContinuityRule.objects.create(
@@ -270,11 +270,11 @@ def inspect_start(
 ) -> Generation:
     """Ask the inspect stage where on the locked sheet an error seen in a shot comes from."""
     require(project=character.project, user=user, action=Action.ANNOTATE)
-    description = (description or "").strip()
-    if not description:
-        raise ServiceError("Describe what you saw, e.g. “she wears an AirPod in shot 12”.")
-    if len(description) > 1000:
-        raise ServiceError("Keep the description under 1,000 characters.")
+    description = clean_text(
+        description,
+        field="description",
+        required="Describe what you saw, e.g. “she wears an AirPod in shot 12”.",
+    )
     option = _locked_sheet(character)
     with transaction.atomic():
         generation = generation_create(
@@ -369,7 +369,8 @@ def panel_fix_request(
     ).exists()
     if pending:
         raise ServiceError("A fix for this panel is already on its way; wait for it first.")
-    text = "\n".join(part for part in (annotation.body, (instruction or "").strip()) if part)
+    instruction = clean_text(instruction, field="instruction")
+    text = "\n".join(part for part in (annotation.body, instruction) if part)
     with transaction.atomic():
         generation = _edit_generation(
             character=character, panel=panel, annotations=[annotation], text=text, user=user
@@ -640,7 +641,7 @@ def inspection_fix_everywhere(
     ).exists()
     if busy:
         raise ServiceError("A fix for one of these panels is already on its way; wait for it.")
-    extra = (instruction or "").strip()[:1000]
+    extra = clean_text(instruction, field="instruction")
     with transaction.atomic():
         batch = FixBatch.objects.create(inspection=inspection, character=character, created_by=user)
         for annotations in by_panel.values():
@@ -758,11 +759,9 @@ def inspection_dismiss(
         raise ServiceError("Only an inspection's findings can be dismissed.")
     character, flagged = _inspection_for_update(inspection)
     require(project=character.project, user=user, action=Action.DECIDE)
-    reason = (reason or "").strip()
-    if not reason:
-        raise ServiceError("Say why the findings are wrong, so the team knows later.")
-    if len(reason) > 500:
-        raise ServiceError("Keep the reason under 500 characters.")
+    reason = clean_text(
+        reason, field="reason", required="Say why the findings are wrong, so the team knows later."
+    )
     if not flagged:
         raise ServiceError("This inspection has no open findings to dismiss.")
     with transaction.atomic():

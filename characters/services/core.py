@@ -23,6 +23,7 @@ from ..models import (
     Role,
 )
 from ..permissions import Action, Denied
+from ..validation import Invalid, number, text
 
 MAX_CANDIDATES = 8
 MIN_CANDIDATES = 1
@@ -34,6 +35,40 @@ class ServiceError(Exception):
 
 class BudgetExceeded(ServiceError):
     pass
+
+
+# --- untrusted input (characters/validation.py, its refusals as ServiceErrors) ---------------
+
+
+def clean_text(value: object, *, field: str, required: str = "", limit: int | None = None) -> str:
+    """Typed text, stripped: no NUL byte, within its length limit, present when `required`
+    says what to write. Refusals are ServiceErrors, so the form shows them with the text kept."""
+    try:
+        return text(value, field=field, required=required, limit=limit)
+    except Invalid as exc:
+        raise ServiceError(exc.message) from None
+
+
+def clean_box(
+    box: tuple[object, object, object, object], *, on: str
+) -> tuple[float, float, float, float] | None:
+    """A box relative to its picture (x, y, w, h finite numbers), or None when it was not
+    drawn. NaN and Infinity are refused here: NaN slips through every comparison, so the
+    callers' "inside the picture" checks (0-1) could not catch it."""
+    unbounded = float("inf")
+    try:
+        values = [
+            number(v, field=f"box ({k})", low=-unbounded, high=unbounded)
+            for k, v in zip("xywh", box, strict=True)
+        ]
+    except Invalid as exc:
+        raise ServiceError(f"{exc.message} Draw the box on the {on} again.") from None
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values):
+        raise ServiceError(f"The box is missing a side; draw it on the {on} again.")
+    x, y, w, h = values  # type: ignore[misc]
+    return x, y, w, h
 
 
 # --- access ----------------------------------------------------------------------------------

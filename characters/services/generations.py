@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -27,8 +29,11 @@ from ..models import (
 )
 from ..permissions import Action
 from ..storage import asset_store
+from ..validation import cost_problem
 from .core import ServiceError, activity_record, require
 from .projects import _check_budget
+
+log = logging.getLogger(__name__)
 
 # --- generations -----------------------------------------------------------------------------
 
@@ -388,3 +393,23 @@ def keep_result(generation: Generation, result: GenerationResult, **options: obj
         **size,
         **options,
     )
+
+
+def generation_cost(*, generation: Generation, reported: object) -> Decimal:
+    """The cost to keep for a finished generation: the provider's figure when it is a finite
+    number within 0..TURNAROUND_MAX_GENERATION_COST_USD, else the stage's estimate (logged).
+    A provider that reports NaN, a negative or an absurd charge never corrupts spend and
+    budgets, and the paid result is kept either way."""
+    maximum = Decimal(str(settings.TURNAROUND_MAX_GENERATION_COST_USD))
+    problem = cost_problem(reported, maximum=maximum)
+    if not problem:
+        return Decimal(str(reported)).quantize(Decimal("0.0001"))
+    log.warning(
+        "generation %s: %s reported a cost that %s (%.40s); kept the estimate $%s instead",
+        generation.pk,
+        generation.provider,
+        problem,
+        str(reported),
+        generation.estimated_cost_usd,
+    )
+    return generation.estimated_cost_usd

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
@@ -23,7 +25,7 @@ from ..models import (
 from ..permissions import Action
 from ..storage import asset_read, asset_store
 from . import references
-from .core import ServiceError, access_for, activity_record, require
+from .core import ServiceError, access_for, activity_record, clean_box, clean_text, require
 from .generations import generation_create, keep_result
 from .sheets import character_rules, panel_reference
 from .team import notify_mentions
@@ -46,9 +48,9 @@ def shot_create(
 ) -> Shot:
     """A shot made from the locked references of its characters; rendered at once."""
     require(project=project, user=user, action=Action.GENERATE)
-    prompt = (prompt or "").strip()
-    if not prompt:
-        raise ServiceError("Describe the shot: action, camera, setting.")
+    prompt = clean_text(
+        prompt, field="shot prompt", required="Describe the shot: action, camera, setting."
+    )
     if not characters:
         raise ServiceError("Choose at least one character for the shot.")
     characters = list(Character.objects.filter(pk__in=[c.pk for c in characters]).order_by("name"))
@@ -316,12 +318,8 @@ def shot_note_create(
     A member passes `user`; a view passes the request's `access` (members and guests alike)."""
     access = access_for(project=shot.project, user=user, access=access)
     access.require(Action.ANNOTATE)
-    body = (body or "").strip()
-    if not body:
-        raise ServiceError("Write what you see at this moment of the shot.")
-    if len(body) > 4000:
-        raise ServiceError("Keep a note under 4,000 characters.")
-    if timecode is None or not 0 <= timecode <= 3600:
+    body = clean_text(body, field="note", required="Write what you see at this moment of the shot.")
+    if timecode is None or not math.isfinite(timecode) or not 0 <= timecode <= 3600:
         raise ServiceError("The note needs the moment it is about: pause the shot there.")
     if render is None:
         render = shot.renders.filter(video__isnull=False).order_by("-created_at", "-id").first()
@@ -329,8 +327,10 @@ def shot_note_create(
         raise ServiceError("That render belongs to another shot.")
     fields: dict = {"x": None, "y": None, "w": None, "h": None}
     if box is not None:
+        box = clean_box(box, on="frame")
+    if box is not None:
         x, y, w, h = box
-        if any(v is None for v in box) or w <= 0 or h <= 0:
+        if w <= 0 or h <= 0:
             raise ServiceError("The box has no size; drag on the frame to draw it.")
         if x < 0 or y < 0 or x + w > 1.0001 or y + h > 1.0001:
             raise ServiceError("The box must lie inside the frame.")
@@ -380,9 +380,7 @@ def shot_note_reply(
     shot = parent.shot
     access = access_for(project=shot.project, user=user, access=access)
     access.require(Action.ANNOTATE)
-    body = (body or "").strip()
-    if not body:
-        raise ServiceError("Write a reply first.")
+    body = clean_text(body, field="reply", required="Write a reply first.")
     if parent.parent_id is not None:
         parent = parent.parent
     author = _note_author(access)

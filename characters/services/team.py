@@ -33,7 +33,7 @@ from ..models import (
     Vote,
 )
 from ..permissions import Action, Denied
-from .core import ServiceError, access_for, activity_record, require
+from .core import ServiceError, access_for, activity_record, clean_text, require
 
 # --- team review: votes, comments, mentions, members, share links ----------------------------
 
@@ -141,11 +141,9 @@ def character_comment(
     if access.is_guest and not share_link_is_live(access.link):
         raise Denied("This share link has ended.")
     actor, actor_name = access.actor, access.actor_name
-    text = (text or "").strip()
-    if not text:
-        raise ServiceError("Write something to comment.")
-    if len(text) > MAX_COMMENT:
-        raise ServiceError(f"Keep a comment under {MAX_COMMENT} characters.")
+    text = clean_text(
+        text, field="comment", required="Write something to comment.", limit=MAX_COMMENT
+    )
     with transaction.atomic():
         activity = activity_record(
             project=project,
@@ -339,7 +337,7 @@ def membership_invite(
     """Add a person by username or e-mail address. Someone with an account is added at once;
     an address with no account gets an invite (single use, expiring, stored as a hash)."""
     require(project=project, user=user, action=Action.MANAGE)
-    who = (who or "").strip()
+    who = clean_text(who, field="username or e-mail address", limit=254)
     if role not in Role.values:
         raise ServiceError("Choose owner, editor, reviewer or viewer.")
     users = get_user_model().objects

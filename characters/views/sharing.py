@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import limits, selectors, services
+from .. import limits, selectors, services, validation
 from ..limits import SHARE_PER_ADDRESS
 from ..models import Generation, Invite, Membership, Role, ShareLink
 from ..permissions import Action
@@ -302,16 +302,21 @@ def _share_open(request: HttpRequest, token: str) -> HttpResponse:
     error = ""
     name = ""
     if request.method == "POST":
-        name = request.POST.get("name", "").strip()[:80]
+        name = request.POST.get("name", "")
         if not services.share_link_check_password(link, request.POST.get("password", "")):
             # The token was right, so the link exists: say what was wrong and keep the name.
             # It still counts towards the per-address limit on wrong links and passwords.
             _count_as_wrong(request)
             log_refusal(request, "wrong share link password")
             error = "That password is not right. Check it with the person who sent the link."
-        elif needs_name and not name:
-            error = "Enter the name your comments will show."
         else:
+            try:
+                name = validation.text(name, field="name")
+            except validation.Invalid as exc:
+                error = exc.message
+            else:
+                error = "Enter the name your comments will show." if needs_name and not name else ""
+        if not error:
             _grant(request, link, name)
             return redirect(board)
     elif not link.password and not needs_name:

@@ -86,6 +86,15 @@ FAKE_MP4 = (
 )  # fmt: skip
 
 
+def reported(fault: Fault | None, honest: Any) -> Any:
+    """What the answer says was charged: the honest figure, or the "cost" fault's `value`
+    (1e30, -900000, NaN, Infinity: json.dumps writes the last two as the bare words a lax
+    server sends and Python's json.loads reads)."""
+    if fault is not None and fault.kind == "cost":
+        return fault.params["value"]
+    return honest
+
+
 def png_bytes(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG", compress_level=1)
@@ -567,7 +576,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 item["b64_json"] = base64.b64encode(png).decode()
             data.append(item)
-        self.send_json(200, {"created": int(time.time()), "credits": 40 * n, "data": data})
+        credits = reported(fault, 40 * n)
+        self.send_json(200, {"created": int(time.time()), "credits": credits, "data": data})
 
     def route_recraft_upscale(self, path: str, body: bytes, fault: Fault | None) -> None:
         route = "recraft.upscale"
@@ -607,7 +617,7 @@ class Handler(BaseHTTPRequestHandler):
             200,
             {
                 "created": int(time.time()),
-                "credits": 4,
+                "credits": reported(fault, 4),
                 "image": {"image_id": self.fake.new_id("img-"), "url": url},
             },
         )
@@ -770,7 +780,7 @@ class Handler(BaseHTTPRequestHandler):
                         "thoughtSignature": "c2lnLTI=",
                     }
                 )
-            tokens = 2000 if size == "4K" else 1120
+            tokens = reported(fault, 2000 if size == "4K" else 1120)
             usage = {
                 "promptTokenCount": 270,
                 "candidatesTokenCount": tokens + 10,
@@ -1008,6 +1018,7 @@ class Handler(BaseHTTPRequestHandler):
             width = height * 16 // 9
             tokens = width * height * 24 * max(1, payload["duration"]) // 1024
             payload["content"] = {"video_url": task.video_id}
+            tokens = reported(fault, tokens)
             payload["usage"] = {"completion_tokens": tokens, "total_tokens": tokens}
         elif task.status == "failed":
             payload["error"] = {

@@ -137,7 +137,7 @@ def annotation_status(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     access, character = load(request, project_slug, character_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.DECIDE)
     annotation = _annotation(character, pk)
     error = ""
     try:
@@ -249,7 +249,7 @@ def _sheets_or_redirect(request, access, character, **extra) -> HttpResponse:
 @announces_change
 def inspect(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = load(request, project_slug, character_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.GENERATE)
     error = ""
     try:
         services.inspect_start(

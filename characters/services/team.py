@@ -32,8 +32,8 @@ from ..models import (
     SheetOption,
     Vote,
 )
-from ..permissions import Action, Denied
-from .core import ServiceError, access_for, activity_record, require
+from ..permissions import Action, Denied, role_allows
+from .core import ServiceError, access_for, activity_record, membership_role, require
 
 # --- team review: votes, comments, mentions, members, share links ----------------------------
 
@@ -72,7 +72,13 @@ def vote_cast(
     require(project=character.project, user=user, action=Action.VOTE)
     target = {"candidate": candidate} if candidate else {"sheet": sheet}
     with transaction.atomic():
-        existing = Vote.objects.select_for_update().filter(user=user, **target).first()
+        # Lock the card voted on: a vote is read, then toggled, changed or created, and the same
+        # person's votes arriving together (a double click, several tabs) must take turns, or two
+        # of them both find no vote and the second insert breaks the one-vote constraint.
+        (CastingCandidate if candidate else SheetOption).objects.select_for_update().filter(
+            pk=(candidate or sheet).pk
+        ).first()
+        existing = Vote.objects.filter(user=user, **target).first()
         if existing is not None and existing.value == value:
             existing.delete()
             vote, verb = None, "withdrew vote on"
@@ -166,6 +172,17 @@ def _owners_left(project: Project, excluding: Membership) -> int:
     )
 
 
+def _lock_team(*, project: Project, user: AbstractBaseUser | None, pk: int) -> Membership:
+    """Inside a transaction: lock the project row, so changes to its members run one at a time,
+    then re-read the membership and the acting user's role under the lock. Two owners demoting
+    each other at once otherwise each count the other as the owner left (PostgreSQL's READ
+    COMMITTED), and both succeed."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if not role_allows(membership_role(project=project, user=user), Action.MANAGE):
+        raise Denied("Your role on this project does not allow that.")
+    return Membership.objects.select_related("user").get(pk=pk)
+
+
 def membership_add(
     *, project: Project, user: AbstractBaseUser | None, username: str, role: str
 ) -> Membership:
@@ -202,7 +219,9 @@ def membership_set_role(
     if membership.role == role:
         return membership
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _lock_team(project=project, user=user, pk=membership.pk)
+        if membership.role == role:
+            return membership
         if membership.role == Role.OWNER and not _owners_left(project, membership):
             raise ServiceError("A project needs at least one owner.")
         before = membership.role
@@ -225,7 +244,7 @@ def membership_remove(*, membership: Membership, user: AbstractBaseUser | None) 
     project = membership.project
     require(project=project, user=user, action=Action.MANAGE)
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _lock_team(project=project, user=user, pk=membership.pk)
         if membership.role == Role.OWNER and not _owners_left(project, membership):
             raise ServiceError("A project needs at least one owner.")
         name = membership.user.get_username()

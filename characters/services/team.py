@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -250,6 +251,43 @@ def membership_remove(*, membership: Membership, user: AbstractBaseUser | None) 
         name = membership.user.get_username()
         membership.delete()
         activity_record(project=project, actor=user, verb="removed member", member=name)
+
+
+# Names that already mean someone in the history: a guest taking one would read as them.
+RESERVED_NAMES = {"inspection", "system", "guest"}
+GUEST_MARK = re.compile(r"\s*\(\s*guest\s*\)\s*$")
+
+
+def _name_key(name: str) -> str:
+    """A name as a reader tells names apart: NFKC folds look-alikes (𝔬𝔩𝔦𝔳𝔢, ⓞⓛⓘⓥⓔ, full-width
+    letters) to plain ones, as Django does for usernames; casefold ignores case; spaces and
+    a typed "(guest)" do not make a name different."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(GUEST_MARK.sub("", folded).split())
+
+
+def guest_name_clean(*, project: Project, name: str) -> str:
+    """The name a guest gives, checked: it is always shown with "(guest)" after it, so a typed
+    "(guest)" is dropped, and it may not be (or look like) the name of anyone who is or was a
+    member here, or of the inspector. Raises ServiceError with words to show them."""
+    name = GUEST_MARK.sub("", " ".join((name or "").split()))[:80]
+    key = _name_key(name)
+    if not key:
+        return ""
+    members = get_user_model().objects.filter(memberships__project=project)
+    taken = {_name_key(u) for u in members.values_list("username", flat=True)}
+    taken |= {
+        _name_key(n)
+        for n in Activity.objects.filter(project=project, actor__isnull=False)
+        .values_list("actor_name", flat=True)
+        .distinct()
+    }
+    if key in taken or key in RESERVED_NAMES:
+        raise ServiceError(
+            f"“{name}” is the name of a member of this project. Choose another name, "
+            "so nobody mistakes your comments for theirs."
+        )
+    return name
 
 
 def share_token_hash(token: str) -> str:

@@ -316,9 +316,15 @@ def share_open(request: HttpRequest, token: str) -> HttpResponse:
         if not services.share_link_check_password(link, request.POST.get("password", "")):
             return _not_found(request)
         name = request.POST.get("name", "").strip()[:80]
-        if needs_name and not name:
-            error = "Enter the name your comments will show."
+        try:
+            cleaned = services.guest_name_clean(project=project, name=name)
+        except services.ServiceError as exc:
+            error = str(exc)
         else:
+            name = cleaned
+            if needs_name and not name:
+                error = "Enter the name your comments will show."
+        if not error:
             _grant(request, link, name)
             return redirect(board)
     elif not link.password and not needs_name:

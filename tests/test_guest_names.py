@@ -54,9 +54,7 @@ def test_a_guests_name_is_marked_everywhere_it_shows(
         reverse("annotate", args=[slug, character.slug, panel.pk]),
         {"body": "Collar?", "x": "0.1", "y": "0.1", "w": "0.2", "h": "0.2", "kind": "note"},
     )
-    client.post(
-        reverse("character-comment", args=[slug, character.slug]), {"text": "Lovely face"}
-    )
+    client.post(reverse("character-comment", args=[slug, character.slug]), {"text": "Lovely face"})
     client.post(
         reverse("shot-note-add", args=[slug, rendered_shot.pk]),
         {"body": "Her ear", "at": "0:01"},

@@ -9,6 +9,7 @@ import re
 import pytest
 from django.urls import resolve, reverse
 
+from characters import services
 from characters.models import CastingCandidate, Character, Generation
 from characters.views.paid import REPEATED
 
@@ -61,8 +62,6 @@ class TestTheServerRefusesARepeat:
         assert Generation.objects.filter(character=character, stage="casting").count() == 7
 
     def test_a_refused_request_can_be_sent_again(self, owner_client, character, locked_face, owner):
-        from characters import services
-
         for _ in range(2):  # the locked face refuses both: neither is taken for a repeat
             html = _cast(owner_client, character, **HTMX).content.decode()
             assert REPEATED not in html and "The face is locked" in html
@@ -77,8 +76,6 @@ class TestTheServerRefusesARepeat:
 def test_every_paid_form_disables_its_button_while_in_flight(
     owner_client, project, character, ready, rendered_shot, owner
 ):
-    from characters import services
-
     panel = ready.panels.get(kind="face_closeup")
     services.annotation_create(
         panel=panel, user=owner, body="AirPod", x=0.1, y=0.1, w=0.1, h=0.1, kind="continuity"

@@ -25,7 +25,7 @@ def test_a_guest_cannot_take_a_members_name(name, client, share_link, member, pr
     response, _ = _open(client, share_link, name)
     assert response.status_code == 200  # the form again, not into the project
     html = response.content.decode()
-    assert "is the name of a member of this project" in html
+    assert "name on this project. Choose another name" in html
     assert f'value="{name.strip()}"' in html  # what they typed is kept
     assert client.get(reverse("board", args=[project.slug])).status_code == 302  # to log in
 
@@ -39,7 +39,7 @@ def test_a_former_member_keeps_their_name(client, share_link, member, project, o
     services.membership_remove(membership=gone.memberships.get(project=project), user=owner)
     Activity.objects.create(project=project, actor=gone, actor_name="gina", verb="voted on")
     response, _ = _open(client, share_link, "Gina")
-    assert "is the name of a member of this project" in response.content.decode()
+    assert "name on this project. Choose another name" in response.content.decode()
 
 
 @pytest.mark.django_db

@@ -1,4 +1,7 @@
-"""Team review: votes, comments, mentions, members and share links."""
+"""Team review: votes, comments, mentions, members, guest names, share links and invites.
+
+Long because it holds every rule about who is on a project and how they speak there, which the
+settings page, the share page and the review views all share."""
 
 from __future__ import annotations
 
@@ -284,7 +287,7 @@ def guest_name_clean(*, project: Project, name: str) -> str:
     }
     if key in taken or key in RESERVED_NAMES:
         raise ServiceError(
-            f"“{name}” is the name of a member of this project. Choose another name, "
+            f"“{name}” is already someone's name on this project. Choose another name, "
             "so nobody mistakes your comments for theirs."
         )
     return name

@@ -13,8 +13,8 @@ class Action(StrEnum):
     VIEW = "view"
     VOTE = "vote"
     ANNOTATE = "annotate"
-    GENERATE = "generate"
-    DECIDE = "decide"  # shortlist / reject / approve / lock / unlock
+    GENERATE = "generate"  # anything paid: a provider call (cast, sheets, inspect, trace, shots)
+    DECIDE = "decide"  # shortlist / reject / approve / lock / unlock / fix / resolve
     EDIT_BRIEF = "edit_brief"
     MANAGE = "manage"  # members, share links, budget, delete
     SEE_COSTS = "see_costs"

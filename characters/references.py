@@ -21,20 +21,22 @@ from .storage import asset_read
 EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
-def _generation(g: Generation | None) -> dict | None:
+def _generation(g: Generation | None, *, show_costs: bool) -> dict | None:
     if g is None:
         return None
-    return {
+    entry = {
         "id": g.pk,
         "stage": g.stage,
         "provider": g.provider,
         "model": g.model,
         "prompt": g.prompt,
         "seed": g.seed,
-        "cost_usd": str(g.cost_usd) if g.cost_usd is not None else None,
         "provider_request_id": g.provider_request_id,
         "finished_at": g.finished_at.isoformat() if g.finished_at else None,
     }
+    if show_costs:  # what a call cost is for those the pages show costs to, no one else
+        entry["cost_usd"] = str(g.cost_usd) if g.cost_usd is not None else None
+    return entry
 
 
 def _file(name: str, asset: Asset) -> dict:
@@ -82,8 +84,8 @@ def manifest(
             **entry,
             "approved_by": candidate.decided_by.get_username() if candidate.decided_by else None,
             "approved_at": candidate.decided_at.isoformat() if candidate.decided_at else None,
-            "generation": _generation(candidate.generation),
-            "upscale": _generation(candidate.upscale_generation),
+            "generation": _generation(candidate.generation, show_costs=show_costs),
+            "upscale": _generation(candidate.upscale_generation, show_costs=show_costs),
         }
     option = character.locked_sheet
     if option is not None and option.image is not None:
@@ -96,7 +98,7 @@ def manifest(
             "split": option.split_method,
             "locked_by": option.locked_by.get_username() if option.locked_by else None,
             "locked_at": option.locked_at.isoformat() if option.locked_at else None,
-            "generation": _generation(option.generation),
+            "generation": _generation(option.generation, show_costs=show_costs),
         }
         panels = list(option.panels.select_related("current_revision").order_by("order", "id"))
         scores = services.current_scores(panels)

@@ -105,6 +105,7 @@ from .team import (
     MENTION,
     Invited,
     character_comment,
+    guest_name_clean,
     invite_accept,
     invite_create,
     invite_find,

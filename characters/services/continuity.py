@@ -193,7 +193,9 @@ def annotation_set_status(
     *, annotation: Annotation, user: AbstractBaseUser | None, resolved: bool
 ) -> Annotation:
     character = annotation.panel.sheet.character
-    require(project=character.project, user=user, action=Action.ANNOTATE)
+    # Resolving closes a continuity error the team would otherwise fix at the source: a
+    # decision on the references, as resolving a shot note is (docs/security.md).
+    require(project=character.project, user=user, action=Action.DECIDE)
     new = Annotation.Status.RESOLVED if resolved else Annotation.Status.REOPENED
     if annotation.parent_id is not None:
         raise ServiceError("Resolve the annotation itself, not a reply.")
@@ -268,8 +270,9 @@ def _locked_sheet(character: Character) -> SheetOption:
 def inspect_start(
     *, character: Character, user: AbstractBaseUser | None, description: str
 ) -> Generation:
-    """Ask the inspect stage where on the locked sheet an error seen in a shot comes from."""
-    require(project=character.project, user=user, action=Action.ANNOTATE)
+    """Ask the inspect stage where on the locked sheet an error seen in a shot comes from.
+    A provider call, so paid: editors and owners only."""
+    require(project=character.project, user=user, action=Action.GENERATE)
     description = clean_text(
         description,
         field="description",

@@ -1,10 +1,14 @@
-"""Team review: votes, comments, mentions, members and share links."""
+"""Team review: votes, comments, mentions, members, guest names, share links and invites.
+
+Long because it holds every rule about who is on a project and how they speak there, which the
+settings page, the share page and the review views all share."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,8 +36,15 @@ from ..models import (
     SheetOption,
     Vote,
 )
-from ..permissions import Action, Denied
-from .core import ServiceError, access_for, activity_record, clean_text, require
+from ..permissions import Action, Denied, role_allows
+from .core import (
+    ServiceError,
+    access_for,
+    activity_record,
+    clean_text,
+    membership_role,
+    require,
+)
 
 # --- team review: votes, comments, mentions, members, share links ----------------------------
 
@@ -72,7 +83,13 @@ def vote_cast(
     require(project=character.project, user=user, action=Action.VOTE)
     target = {"candidate": candidate} if candidate else {"sheet": sheet}
     with transaction.atomic():
-        existing = Vote.objects.select_for_update().filter(user=user, **target).first()
+        # Lock the card voted on: a vote is read, then toggled, changed or created, and the same
+        # person's votes arriving together (a double click, several tabs) must take turns, or two
+        # of them both find no vote and the second insert breaks the one-vote constraint.
+        (CastingCandidate if candidate else SheetOption).objects.select_for_update().filter(
+            pk=(candidate or sheet).pk
+        ).first()
+        existing = Vote.objects.filter(user=user, **target).first()
         if existing is not None and existing.value == value:
             existing.delete()
             vote, verb = None, "withdrew vote on"
@@ -164,6 +181,17 @@ def _owners_left(project: Project, excluding: Membership) -> int:
     )
 
 
+def _lock_team(*, project: Project, user: AbstractBaseUser | None, pk: int) -> Membership:
+    """Inside a transaction: lock the project row, so changes to its members run one at a time,
+    then re-read the membership and the acting user's role under the lock. Two owners demoting
+    each other at once otherwise each count the other as the owner left (PostgreSQL's READ
+    COMMITTED), and both succeed."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if not role_allows(membership_role(project=project, user=user), Action.MANAGE):
+        raise Denied("Your role on this project does not allow that.")
+    return Membership.objects.select_related("user").get(pk=pk)
+
+
 def membership_add(
     *, project: Project, user: AbstractBaseUser | None, username: str, role: str
 ) -> Membership:
@@ -200,7 +228,9 @@ def membership_set_role(
     if membership.role == role:
         return membership
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _lock_team(project=project, user=user, pk=membership.pk)
+        if membership.role == role:
+            return membership
         if membership.role == Role.OWNER and not _owners_left(project, membership):
             raise ServiceError("A project needs at least one owner.")
         before = membership.role
@@ -223,12 +253,49 @@ def membership_remove(*, membership: Membership, user: AbstractBaseUser | None) 
     project = membership.project
     require(project=project, user=user, action=Action.MANAGE)
     with transaction.atomic():
-        membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership = _lock_team(project=project, user=user, pk=membership.pk)
         if membership.role == Role.OWNER and not _owners_left(project, membership):
             raise ServiceError("A project needs at least one owner.")
         name = membership.user.get_username()
         membership.delete()
         activity_record(project=project, actor=user, verb="removed member", member=name)
+
+
+# Names that already mean someone in the history: a guest taking one would read as them.
+RESERVED_NAMES = {"inspection", "system", "guest"}
+GUEST_MARK = re.compile(r"\s*\(\s*guest\s*\)\s*$")
+
+
+def _name_key(name: str) -> str:
+    """A name as a reader tells names apart: NFKC folds look-alikes (𝔬𝔩𝔦𝔳𝔢, ⓞⓛⓘⓥⓔ, full-width
+    letters) to plain ones, as Django does for usernames; casefold ignores case; spaces and
+    a typed "(guest)" do not make a name different."""
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return " ".join(GUEST_MARK.sub("", folded).split())
+
+
+def guest_name_clean(*, project: Project, name: str) -> str:
+    """The name a guest gives, checked: it is always shown with "(guest)" after it, so a typed
+    "(guest)" is dropped, and it may not be (or look like) the name of anyone who is or was a
+    member here, or of the inspector. Raises ServiceError with words to show them."""
+    name = GUEST_MARK.sub("", " ".join((name or "").split()))[:80]
+    key = _name_key(name)
+    if not key:
+        return ""
+    members = get_user_model().objects.filter(memberships__project=project)
+    taken = {_name_key(u) for u in members.values_list("username", flat=True)}
+    taken |= {
+        _name_key(n)
+        for n in Activity.objects.filter(project=project, actor__isnull=False)
+        .values_list("actor_name", flat=True)
+        .distinct()
+    }
+    if key in taken or key in RESERVED_NAMES:
+        raise ServiceError(
+            f"“{name}” is already someone's name on this project. Choose another name, "
+            "so nobody mistakes your comments for theirs."
+        )
+    return name
 
 
 def share_token_hash(token: str) -> str:

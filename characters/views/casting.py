@@ -24,6 +24,7 @@ from .character import (
     unchanged_since_last_poll,
 )
 from .common import Access, login_required, project_access, safe_back
+from .paid import paid_once
 
 # Approving or unlocking the face changes the stage: the head's badge changes with it.
 STAGE_CHANGED = ("character-head",)
@@ -62,9 +63,10 @@ def cast(request: HttpRequest, project_slug: str, character_slug: str) -> HttpRe
     error = ""
     if form.is_valid():
         try:
-            services.casting_start(
-                character=character, user=request.user, count=form.cleaned_data["count"]
-            )
+            with paid_once(request):
+                services.casting_start(
+                    character=character, user=request.user, count=form.cleaned_data["count"]
+                )
         except services.ServiceError as exc:
             error = str(exc)
         else:
@@ -268,7 +270,8 @@ def retry(request: HttpRequest, project_slug: str, pk: int) -> HttpResponse:
         raise Http404("No such generation.")
     error = ""
     try:
-        services.generation_retry(generation=generation, user=request.user)
+        with paid_once(request):
+            services.generation_retry(generation=generation, user=request.user)
     except services.ServiceError as exc:
         error = str(exc)
     character = generation.character

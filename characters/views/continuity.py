@@ -13,6 +13,7 @@ from ..models import Annotation, Character, ContinuityRule, Generation, PanelRev
 from ..permissions import Action
 from .character import announces_change, base_context, load, respond
 from .common import login_required, project_access
+from .paid import paid_once
 from .shots import _note, _shot, notes_response
 
 
@@ -137,7 +138,7 @@ def annotation_status(
     request: HttpRequest, project_slug: str, character_slug: str, pk: int
 ) -> HttpResponse:
     access, character = load(request, project_slug, character_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.DECIDE)
     annotation = _annotation(character, pk)
     error = ""
     try:
@@ -157,11 +158,12 @@ def fix(request: HttpRequest, project_slug: str, character_slug: str, pk: int) -
     annotation = _annotation(character, pk)
     error = ""
     try:
-        services.panel_fix_request(
-            annotation=annotation,
-            user=request.user,
-            instruction=request.POST.get("instruction", ""),
-        )
+        with paid_once(request):
+            services.panel_fix_request(
+                annotation=annotation,
+                user=request.user,
+                instruction=request.POST.get("instruction", ""),
+            )
     except services.ServiceError as exc:
         error = str(exc)
     return _panel_response(request, access, character, annotation.panel, error=error)
@@ -249,12 +251,15 @@ def _sheets_or_redirect(request, access, character, **extra) -> HttpResponse:
 @announces_change
 def inspect(request: HttpRequest, project_slug: str, character_slug: str) -> HttpResponse:
     access, character = load(request, project_slug, character_slug)
-    access.require(Action.ANNOTATE)
+    access.require(Action.GENERATE)
     error = ""
     try:
-        services.inspect_start(
-            character=character, user=request.user, description=request.POST.get("description", "")
-        )
+        with paid_once(request):
+            services.inspect_start(
+                character=character,
+                user=request.user,
+                description=request.POST.get("description", ""),
+            )
     except services.ServiceError as exc:
         error = str(exc)
     return _sheets_or_redirect(request, access, character, inspect_error=error)
@@ -299,7 +304,8 @@ def note_trace(request: HttpRequest, project_slug: str, pk: int, note_pk: int) -
         ).first()
     error = ""
     try:
-        services.shot_note_trace(note=note, user=request.user, character=character)
+        with paid_once(request):
+            services.shot_note_trace(note=note, user=request.user, character=character)
     except services.ServiceError as exc:
         error = str(exc)
     return notes_response(request, access, shot, error=error)
@@ -335,11 +341,12 @@ def fix_everywhere(request: HttpRequest, project_slug: str, pk: int) -> HttpResp
     inspection = _inspection(access, pk)
     error = ""
     try:
-        services.inspection_fix_everywhere(
-            inspection=inspection,
-            user=request.user,
-            instruction=request.POST.get("instruction", ""),
-        )
+        with paid_once(request):
+            services.inspection_fix_everywhere(
+                inspection=inspection,
+                user=request.user,
+                instruction=request.POST.get("instruction", ""),
+            )
     except services.ServiceError as exc:
         error = str(exc)
     return _after_findings(request, access, inspection, error)

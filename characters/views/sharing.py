@@ -311,9 +311,13 @@ def _share_open(request: HttpRequest, token: str) -> HttpResponse:
             error = "That password is not right. Check it with the person who sent the link."
         else:
             try:
-                name = validation.text(name, field="name")
+                name = services.guest_name_clean(
+                    project=project, name=validation.text(name, field="name")
+                )
             except validation.Invalid as exc:
                 error = exc.message
+            except services.ServiceError as exc:
+                error = str(exc)
             else:
                 error = "Enter the name your comments will show." if needs_name and not name else ""
         if not error:

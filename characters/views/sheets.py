@@ -26,6 +26,7 @@ from .character import (
     unchanged_since_last_poll,
 )
 from .common import login_required, project_access, safe_back
+from .paid import paid_once
 
 # Locking or unlocking the sheet changes the stage badge and whether the face may be unlocked.
 LOCK_CHANGED = ("character-head", "locked-info")
@@ -49,12 +50,13 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
     error = ""
     if form.is_valid():
         try:
-            services.sheet_generate(
-                character=character,
-                user=request.user,
-                count=form.cleaned_data["count"],
-                preset=form.cleaned_data["preset"],
-            )
+            with paid_once(request):
+                services.sheet_generate(
+                    character=character,
+                    user=request.user,
+                    count=form.cleaned_data["count"],
+                    preset=form.cleaned_data["preset"],
+                )
         except services.ServiceError as exc:
             error = str(exc)
         else:

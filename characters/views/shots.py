@@ -28,6 +28,7 @@ from ..models import (
 from ..permissions import Action
 from .character import member_polled_status, unchanged_since_last_poll
 from .common import login_required, project_access
+from .paid import paid_once
 
 SHOTS_CHANGED = "shots-changed"
 
@@ -88,15 +89,16 @@ def shot_list(request: HttpRequest, project_slug: str) -> HttpResponse:
         except ValueError:
             duration = 0
         try:
-            services.shot_create(
-                project=access.project,
-                user=request.user,
-                prompt=request.POST.get("prompt", ""),
-                characters=characters,
-                duration=duration,
-                ratio=request.POST.get("ratio", "16:9"),
-                resolution=request.POST.get("resolution", "720p"),
-            )
+            with paid_once(request):
+                services.shot_create(
+                    project=access.project,
+                    user=request.user,
+                    prompt=request.POST.get("prompt", ""),
+                    characters=characters,
+                    duration=duration,
+                    ratio=request.POST.get("ratio", "16:9"),
+                    resolution=request.POST.get("resolution", "720p"),
+                )
         except services.ServiceError as exc:
             error = str(exc)
         if not request.htmx:
@@ -395,7 +397,8 @@ def shot_rerender(request: HttpRequest, project_slug: str, pk: int) -> HttpRespo
     shot = _shot(access, pk)
     error = ""
     try:
-        services.shot_render(shot=shot, user=request.user)
+        with paid_once(request):
+            services.shot_render(shot=shot, user=request.user)
     except services.ServiceError as exc:
         error = str(exc)
     if request.htmx and request.POST.get("from") == "page":

@@ -287,3 +287,24 @@ def test_a_failing_provider_says_why_and_retry_recovers(
     generation.refresh_from_db()
     assert (generation.status, generation.attempts, generation.error) == ("succeeded", 2, "")
     assert Activity.objects.filter(character=mara, actor=owner, verb="retried generation").exists()
+
+
+def test_a_double_click_on_cast_sends_one_request(page, login, owner, mara, offline):
+    """The Cast button is disabled while its request is in flight: a double click is one paid
+    request (the server also refuses a repeat: tests/test_paid_once.py)."""
+    login(owner.username, PASSWORD)
+    page.goto(mara.get_absolute_url())
+    held: list[Any] = []  # the cast request, held in flight until the test lets it go
+    page.route(f"**{mara.get_absolute_url()}cast", lambda route: held.append(route))
+    page.locator("#casting input[name=count]").fill("2")
+    button = page.get_by_role("button", name="Cast", exact=True)
+    button.dblclick()
+    expect(button).to_be_disabled()  # while the first request is on its way
+    page.wait_for_timeout(300)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(cards(page)).to_have_count(2)
+    page.wait_for_timeout(1000)  # a queued second request would have gone out by now
+    assert len(held) == 1, held
+    assert Generation.objects.filter(character=mara, stage="casting").count() == 2
+    expect(page.locator("#casting .error")).to_have_count(0)

@@ -62,9 +62,11 @@ class TestAnnotations:
         reply = services.annotation_reply(parent=note, user=owner, body="Fine as is")
         nested = services.annotation_reply(parent=reply, user=reviewer, body="OK")
         assert reply.parent == note and nested.parent == note
-        services.annotation_set_status(annotation=note, user=reviewer, resolved=True)
+        with pytest.raises(Denied):  # resolving is an editor's decision (docs/security.md)
+            services.annotation_set_status(annotation=note, user=reviewer, resolved=True)
+        services.annotation_set_status(annotation=note, user=owner, resolved=True)
         assert Annotation.objects.get(pk=note.pk).status == "resolved"
-        services.annotation_set_status(annotation=note, user=reviewer, resolved=False)
+        services.annotation_set_status(annotation=note, user=owner, resolved=False)
         assert Annotation.objects.get(pk=note.pk).status == "reopened"
 
     def test_a_viewer_cannot_annotate(self, character, owner, ready, member):

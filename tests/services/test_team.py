@@ -3,7 +3,11 @@ notifications, the activity feed, the live change check, and the owner's setting
 
 from __future__ import annotations
 
+import threading
+from functools import partial
+
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from characters import services
@@ -217,3 +221,79 @@ class TestSettingsPage:
         html = owner_client.get(reverse("project-settings", args=["lighthouse"])).content.decode()
         assert "Routing" in html and "gemini" in html and "sk-very-secret-key" not in html
         assert "Spend by character" in html
+
+
+def _at_once(*calls) -> list[object]:
+    """Run the calls in threads released together, each on its own database connection;
+    returns each call's result or the exception it raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes: list[object] = [None] * len(calls)
+
+    def run(index, call):
+        barrier.wait()
+        try:
+            outcomes[index] = call()
+        except Exception as exc:  # the test looks at what each one met
+            outcomes[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRaces:
+    """Real threads on real connections (PostgreSQL in `make test-scale`, SQLite otherwise)."""
+
+    def test_two_owners_demoting_each_other_at_once_leave_an_owner(self, project, owner, member):
+        other = member(Role.OWNER, "otto")
+        for trial in range(10):
+            mine = Membership.objects.get(project=project, user=owner)
+            theirs = Membership.objects.get(project=project, user=other)
+            outcomes = _at_once(
+                partial(services.membership_set_role, membership=theirs, user=owner, role="editor"),
+                partial(services.membership_set_role, membership=mine, user=other, role="editor"),
+            )
+            owners = Membership.objects.filter(project=project, role=Role.OWNER).count()
+            assert owners == 1, (trial, outcomes)
+            refused = [o for o in outcomes if isinstance(o, Exception)]
+            assert len(refused) == 1, outcomes
+            assert isinstance(refused[0], services.ServiceError | services.Denied), refused
+            Membership.objects.filter(project=project).update(role=Role.OWNER)
+
+    def test_two_owners_removing_each_other_at_once_leave_an_owner(self, project, owner, member):
+        for trial in range(10):
+            other = member(Role.OWNER, f"otto{trial}")
+            mine = Membership.objects.get(project=project, user=owner)
+            theirs = Membership.objects.get(project=project, user=other)
+            outcomes = _at_once(
+                partial(services.membership_remove, membership=theirs, user=owner),
+                partial(services.membership_remove, membership=mine, user=other),
+            )
+            assert Membership.objects.filter(project=project, role=Role.OWNER).exists(), (
+                trial,
+                outcomes,
+            )
+            if not Membership.objects.filter(project=project, user=owner).exists():
+                Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+
+    def test_eight_votes_at_once_by_one_person_never_fail(self, character, owner, cast, member):
+        (candidate,) = cast(character, owner, count=1)
+        reviewer = member(Role.REVIEWER, "rita")
+        for trial in range(3):
+            outcomes = _at_once(
+                *[
+                    lambda: services.vote_cast(user=reviewer, candidate=candidate, value=1)
+                    for _ in range(8)
+                ]
+            )
+            errors = [o for o in outcomes if isinstance(o, Exception)]
+            assert not errors, (trial, errors)
+            # Eight toggles of the same vote: withdrawn and cast four times each, in turn.
+            assert not Vote.objects.filter(user=reviewer, candidate=candidate).exists()
+            assert sum(1 for o in outcomes if o is None) == 4

@@ -1,16 +1,26 @@
-"""The shared cache's database backend: Django's DatabaseCache with an `incr` that is atomic.
+"""The shared cache's database backend: Django's DatabaseCache with an `incr` that is atomic
+and an `add` that is one statement.
 
 Django's DatabaseCache inherits BaseCache.incr, a get followed by a set: two processes can
 both read 3 and both write 4, and the set also resets the entry's expiry. Rate limits count
 with incr, so here it reads the row under a lock (SELECT ... FOR UPDATE on PostgreSQL; on
 SQLite the IMMEDIATE transaction takes the write lock at BEGIN) and updates only its value.
+
+Every limit and every paid POST's repeat guard starts with `add`. Django's takes a savepoint,
+counts the table, reads the key and writes it (five statements); here it is one upsert that
+takes the key only when it is free or expired, atomic on SQLite and PostgreSQL alike. Expired
+rows are swept by one add in CULL_EVERY instead of a count on every write.
 """
 
 from __future__ import annotations
 
 import base64
 import pickle
+import random
+from datetime import UTC, datetime
 
+from django.conf import settings
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.db import DatabaseCache
 from django.db import connections, router, transaction
 from django.utils.timezone import now
@@ -41,3 +51,36 @@ class AtomicDatabaseCache(DatabaseCache):
                 [encoded, key],
             )
         return value
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):  # type: ignore[no-untyped-def]
+        key = self.make_and_validate_key(key, version=version)
+        timeout = self.get_backend_timeout(timeout)
+        db = router.db_for_write(self.cache_model_class)
+        connection = connections[db]
+        quote = connection.ops.quote_name
+        table, expires = quote(self._table), quote("expires")
+        current = now().replace(microsecond=0)
+        if timeout is None:
+            until = datetime.max
+        else:
+            until = datetime.fromtimestamp(timeout, tz=UTC if settings.USE_TZ else None)
+        until = until.replace(microsecond=0)
+        encoded = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
+        adapt = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            if random.random() < 1 / CULL_EVERY:  # spreading work, not a secret
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE {expires} < %s",  # noqa: S608
+                    [adapt(current)],
+                )
+            cursor.execute(
+                f"INSERT INTO {table} ({quote('cache_key')}, {quote('value')}, {expires}) "  # noqa: S608
+                f"VALUES (%s, %s, %s) ON CONFLICT ({quote('cache_key')}) DO UPDATE SET "
+                f"{quote('value')} = excluded.{quote('value')}, {expires} = excluded.{expires} "
+                f"WHERE {table}.{expires} < %s",
+                [key, encoded, adapt(until), adapt(current)],
+            )
+            return cursor.rowcount == 1
+
+
+CULL_EVERY = 100

@@ -226,6 +226,52 @@ class TestSharedCache:
         assert not errors
         assert cache.get("racing") == 90
 
+    def test_add_takes_a_free_or_expired_key_only_in_one_statement(self, django_assert_num_queries):
+        if not settings_backend().endswith("AtomicDatabaseCache"):
+            pytest.skip("the database cache's own add")
+        from django.db import connection
+
+        from studio import cache as backend
+
+        backend.CULL_EVERY = 10**9  # no sweep in this test
+        with django_assert_num_queries(1):
+            assert cache.add("once", "first", 60) is True
+        with django_assert_num_queries(1):
+            assert cache.add("once", "second", 60) is False  # live: kept as it was
+        assert cache.get("once") == "first"
+        with connection.cursor() as cursor:  # its window passes
+            cursor.execute(
+                "UPDATE turnaround_cache SET expires = %s WHERE cache_key = %s",
+                ["2000-01-01 00:00:00", cache.make_and_validate_key("once")],
+            )
+        expired = _expiry("once")
+        assert cache.add("once", "third", 60) is True
+        assert cache.get("once") == "third" and _expiry("once") != expired  # a new window
+        backend.CULL_EVERY = 100
+
+    def test_racing_adds_of_one_key_let_exactly_one_through(self):
+        wins: list[bool] = []
+        errors: list[BaseException] = []
+        start = threading.Barrier(6)
+
+        def add() -> None:
+            from django.db import connection
+
+            try:
+                start.wait()
+                wins.append(cache.add("contested", 1, 60))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=add) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors and sorted(wins) == [False] * 5 + [True]
+
 
 def settings_backend() -> str:
     from django.conf import settings

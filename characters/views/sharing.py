@@ -302,7 +302,7 @@ def _share_open(request: HttpRequest, token: str) -> HttpResponse:
     error = ""
     name = ""
     if request.method == "POST":
-        name = request.POST.get("name", "")
+        name = request.POST.get("name", "").strip()
         if not services.share_link_check_password(link, request.POST.get("password", "")):
             # The token was right, so the link exists: say what was wrong and keep the name.
             # It still counts towards the per-address limit on wrong links and passwords.

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -280,6 +281,9 @@ def requeue_stuck_generations() -> str:
     if enqueue or gave_up:
         log.warning("requeued generations %s; gave up on %s", enqueue, gave_up)
     dispatch_due_checks()
+    sweep = getattr(cache, "delete_expired", None)  # the shared database cache's old entries
+    if sweep is not None:
+        sweep()
     return f"requeued {len(enqueue)}, gave up on {len(gave_up)}"
 
 

@@ -9,14 +9,14 @@ SQLite the IMMEDIATE transaction takes the write lock at BEGIN) and updates only
 Every limit and every paid POST's repeat guard starts with `add`. Django's takes a savepoint,
 counts the table, reads the key and writes it (five statements); here it is one upsert that
 takes the key only when it is free or expired, atomic on SQLite and PostgreSQL alike. Expired
-rows are swept by one add in CULL_EVERY instead of a count on every write.
+rows are swept by `delete_expired`, which the workers' requeue job runs (every 15 s under
+`manage.py worker`, every minute from its Schedule), never in a request.
 """
 
 from __future__ import annotations
 
 import base64
 import pickle
-import random
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -68,11 +68,6 @@ class AtomicDatabaseCache(DatabaseCache):
         encoded = base64.b64encode(pickle.dumps(value, self.pickle_protocol)).decode("latin1")
         adapt = connection.ops.adapt_datetimefield_value
         with connection.cursor() as cursor:
-            if random.random() < 1 / CULL_EVERY:  # spreading work, not a secret
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE {expires} < %s",  # noqa: S608
-                    [adapt(current)],
-                )
             cursor.execute(
                 f"INSERT INTO {table} ({quote('cache_key')}, {quote('value')}, {expires}) "  # noqa: S608
                 f"VALUES (%s, %s, %s) ON CONFLICT ({quote('cache_key')}) DO UPDATE SET "
@@ -82,5 +77,15 @@ class AtomicDatabaseCache(DatabaseCache):
             )
             return cursor.rowcount == 1
 
-
-CULL_EVERY = 100
+    def delete_expired(self) -> int:
+        """Remove every expired entry; returns how many."""
+        db = router.db_for_write(self.cache_model_class)
+        connection = connections[db]
+        quote = connection.ops.quote_name
+        current = connection.ops.adapt_datetimefield_value(now().replace(microsecond=0))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {quote(self._table)} WHERE {quote('expires')} < %s",  # noqa: S608
+                [current],
+            )
+            return cursor.rowcount

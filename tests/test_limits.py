@@ -231,9 +231,6 @@ class TestSharedCache:
             pytest.skip("the database cache's own add")
         from django.db import connection
 
-        from studio import cache as backend
-
-        backend.CULL_EVERY = 10**9  # no sweep in this test
         with django_assert_num_queries(1):
             assert cache.add("once", "first", 60) is True
         with django_assert_num_queries(1):
@@ -247,7 +244,23 @@ class TestSharedCache:
         expired = _expiry("once")
         assert cache.add("once", "third", 60) is True
         assert cache.get("once") == "third" and _expiry("once") != expired  # a new window
-        backend.CULL_EVERY = 100
+
+    def test_the_requeue_job_sweeps_expired_entries(self):
+        if not settings_backend().endswith("AtomicDatabaseCache"):
+            pytest.skip("the database cache's own sweep")
+        from django.db import connection
+
+        from characters import tasks
+
+        cache.add("old", 1, 60)
+        cache.add("fresh", 1, 60)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE turnaround_cache SET expires = %s WHERE cache_key = %s",
+                ["2000-01-01 00:00:00", cache.make_and_validate_key("old")],
+            )
+        tasks.requeue_stuck_generations()
+        assert _expiry("old") is None and cache.get("fresh") == 1
 
     def test_racing_adds_of_one_key_let_exactly_one_through(self):
         wins: list[bool] = []
@@ -285,7 +298,8 @@ def _expiry(key: str):
     stored = cache.make_and_validate_key(key)
     with connection.cursor() as cursor:
         cursor.execute("SELECT expires FROM turnaround_cache WHERE cache_key = %s", [stored])
-        return cursor.fetchone()[0]
+        row = cursor.fetchone()
+        return None if row is None else row[0]
 
 
 def _settings(env: dict[str, str], expression: str) -> subprocess.CompletedProcess:

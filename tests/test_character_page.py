@@ -52,6 +52,34 @@ class TestWhatAChangeCosts:
         html = response.content.decode()
         assert html.count('class="sheet-card') == count and "generated sheet options" in html
 
+    # More options once some exist: the form in its place and only the new cards, added to the
+    # grid out of band: the cards already there are neither read nor sent. 3 statements fewer
+    # than repainting the stage, with a finished option among them (options, votes, panels).
+    @pytest.mark.parametrize("count", [4, 1])
+    def test_more_options_send_only_the_new_cards(
+        self, owner_client, character, owner, locked_face, sheets, settings, count
+    ):
+        settings.TURNAROUND_SHEET_IMAGE_SIZE = "1K"
+        (done,) = sheets(character, owner, count=1)  # finished, with its votes and panels
+        before = SheetOption.objects.filter(character=character).count()
+        queries, response, fetched = count_with_follow_ups(
+            owner_client, url(character, "character"), generate(owner_client, character, count)
+        )
+        new = list(SheetOption.objects.filter(character=character).order_by("index")[before:])
+        assert len(new) == count and fetched == [] and events(response) == []
+        html = response.content.decode()
+        assert response.headers["HX-Retarget"] == "#sheet-form"
+        assert response.headers["HX-Reswap"] == "outerHTML"
+        assert html.lstrip().startswith('<form class="cast-form" id="sheet-form"')
+        assert '<ul hx-swap-oob="beforeend:#sheet-grid">' in html
+        assert [f'id="sheet-{o.pk}"' in html for o in new] == [True] * count
+        assert f'id="sheet-{done.pk}"' not in html  # the finished card stays as it is
+        assert "generated sheet options" in html  # the history, out of band
+        # session + user, access with the character, the repeat guard, the service (the locked
+        # character, the rules, one insert each for generations, options and the activity, in
+        # a savepoint here: its SAVEPOINT and RELEASE), the history.
+        assert queries <= 12
+
     def test_a_finished_sheet_card_triggers_nothing(
         self, owner_client, character, owner, locked_face, sheets
     ):

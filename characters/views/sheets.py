@@ -7,7 +7,9 @@ import json
 from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from .. import references, selectors, services
 from ..forms import PanelBoxForm, SheetForm, UnlockForm
@@ -51,7 +53,7 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
     if form.is_valid():
         try:
             with paid_once(request):
-                services.sheet_generate(
+                options = services.sheet_generate(
                     character=character,
                     user=request.user,
                     count=form.cleaned_data["count"],
@@ -63,11 +65,31 @@ def generate(request: HttpRequest, project_slug: str, character_slug: str) -> Ht
             form = SheetForm()
             if not request.htmx:
                 return redirect(character.get_absolute_url() + "#sheets")
+            if options[0].index > 1:
+                return _new_cards(request, access, character, options)
     if request.htmx:
         return _sheets_fragment(request, access, character, sheet_form=form, sheet_error=error)
     if error:
         messages.error(request, error)
     return render_page(request, access, character, sheet_form=form, sheet_error=error)
+
+
+def _new_cards(request: HttpRequest, access, character, options: list) -> HttpResponse:
+    """More options queued: the form, fresh, in its own place, and only the new cards, added to
+    the grid out of band. The cards already there are neither read nor sent again. (The first
+    options repaint the whole stage: the grid's empty note and the head's links change too.)"""
+    form = render_to_string(
+        f"{SHEETS}#sheet-form", base_context(access, character, sheet_form=SheetForm()), request
+    )
+    cards = "".join(
+        render_to_string(f"{SHEETS}#sheet-card", base_context(access, character, option=o), request)
+        for o in options
+    )
+    response = HttpResponse(f'{form}<ul hx-swap-oob="beforeend:#sheet-grid">{cards}</ul>')
+    return reswap(retarget(response, "#sheet-form"), "outerHTML")
+
+
+SHEETS = "characters/character/sheets.html"
 
 
 @login_required

@@ -68,11 +68,19 @@ def test_generate_compare_lock(page, login, shot, owner, ines):
     expect(page.locator(".sheet-card img")).to_have_count(2, timeout=60_000)
     expect(page.locator(".sheet-card .offline-badge")).to_have_count(2)
     shot("options")
+    # One more: only the new card is sent, added after the others; the form is fresh again.
+    sheets.get_by_label("Options").fill("1")
+    sheets.get_by_role("button", name="Generate sheets").click()
+    expect(page.locator(".sheet-card")).to_have_count(3)
+    expect(page.locator(".sheet-card").last).to_contain_text("Option 3")
+    expect(page.locator(".sheet-card img")).to_have_count(3, timeout=60_000)
+    expect(sheets.get_by_label("Options")).to_have_value("4")
+    expect(sheets.get_by_role("button", name="Generate sheets")).to_be_enabled()
 
     page.get_by_role("link", name="Compare panels").click()
     expect(page.locator("h1")).to_have_text("Is this the same person from every angle?")
     page.get_by_role("link", name="Profile", exact=True).click()
-    expect(page.locator(".compare-row figure")).to_have_count(3)  # the locked face + 2 options
+    expect(page.locator(".compare-row figure")).to_have_count(4)  # the locked face + 3 options
     expect(page.locator(".compare-row figure.reference")).to_contain_text("Locked face")
     shot("compare-profile")
 

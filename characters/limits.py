@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -75,13 +74,6 @@ def give_back(limit: Limit, *parts: str) -> None:
 
 def clear(limit: Limit, *parts: str) -> None:
     cache.delete(_key(limit, parts))
-
-
-def normalise_username(username: str) -> str:
-    """The spelling every look-alike of a username shares: Django's UsernameField applies NFKC
-    before the lookup (so `𝔳𝔦𝔠` and `ⓥⓘⓒ` log in as `vic`); case-folding also makes `VIC`
-    share the count, which costs a real user nothing."""
-    return unicodedata.normalize("NFKC", username).strip().casefold()
 
 
 # --- the client's address --------------------------------------------------------------------

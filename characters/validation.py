@@ -15,6 +15,7 @@ the typed text kept); `clean_query` runs for every request in UntrustedQueryMidd
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
@@ -73,6 +74,14 @@ def text(
     if required and not value:
         raise Invalid(required)
     return value
+
+
+def fold_name(name: str) -> str:
+    """The spelling every look-alike of a name shares: Django's UsernameField applies NFKC
+    before the lookup (so `𝔳𝔦𝔠` and `ⓥⓘⓒ` log in as `vic`); case-folding also makes `VIC` the
+    same name, which costs a real person nothing. Log-in limits count by it; guest names are
+    compared by it."""
+    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def number(value: object, *, field: str, low: float, high: float) -> float | None:

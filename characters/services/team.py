@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -37,6 +36,7 @@ from ..models import (
     Vote,
 )
 from ..permissions import Action, Denied, role_allows
+from ..validation import fold_name
 from .core import (
     ServiceError,
     access_for,
@@ -270,8 +270,7 @@ def _name_key(name: str) -> str:
     """A name as a reader tells names apart: NFKC folds look-alikes (𝔬𝔩𝔦𝔳𝔢, ⓞⓛⓘⓥⓔ, full-width
     letters) to plain ones, as Django does for usernames; casefold ignores case; spaces and
     a typed "(guest)" do not make a name different."""
-    folded = unicodedata.normalize("NFKC", name).casefold()
-    return " ".join(GUEST_MARK.sub("", folded).split())
+    return " ".join(GUEST_MARK.sub("", fold_name(name)).split())
 
 
 def guest_name_clean(*, project: Project, name: str) -> str:

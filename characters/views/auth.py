@@ -11,11 +11,12 @@ from django.shortcuts import render
 
 from .. import limits
 from ..limits import LOGIN_PER_ADDRESS, LOGIN_PER_USERNAME
+from ..validation import fold_name
 from .common import client_ip, log_refusal
 
 
 def _parts(request: HttpRequest) -> tuple[str, str]:
-    return limits.normalise_username(request.POST.get("username", "")), client_ip(request)
+    return fold_name(request.POST.get("username", "")), client_ip(request)
 
 
 class RateLimitedLoginView(auth_views.LoginView):

@@ -45,6 +45,7 @@ TEMPLATES = {
     "sheets": "characters/character/sheets.html",
     "sheet-preview": "characters/character/sheets.html",
     "sheet-card": "characters/character/sheets.html",
+    "sheet-form": "characters/character/sheets.html",
     "continuity": "characters/character/continuity.html",
     "reference-assets": "characters/character/references.html",
     "inspection-card": "characters/character/continuity.html",

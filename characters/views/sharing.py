@@ -280,8 +280,8 @@ def _throttled(request: HttpRequest) -> HttpResponse:
 def share_open(request: HttpRequest, token: str) -> HttpResponse:
     if not _take_try(request):
         return _throttled(request)
-    response = _share_open(request, token)  # a wrong token or password raises Http404
-    _give_back_try(request)  # reached only by a working link (or one that says it ended)
+    response = _share_open(request, token)  # a wrong token raises Http404
+    _give_back_try(request)  # unless the try was wrong (a wrong password keeps its slot)
     return response
 
 
@@ -289,9 +289,7 @@ def _share_open(request: HttpRequest, token: str) -> HttpResponse:
     link = services.share_link_find(token)
     if link is None:
         return _not_found(request)
-    if link.revoked_at is not None or (
-        link.expires_at is not None and link.expires_at <= timezone.now()
-    ):
+    if not services.share_link_is_live(link):
         return share_link_ended_page(request, link)
     project = link.project
     board = reverse("board", args=[project.slug])

@@ -18,6 +18,7 @@ from ..models import SheetOption
 from ..permissions import Action
 from .casting import confirm_page
 from .character import (
+    TEMPLATES,
     announces_change,
     base_context,
     load,
@@ -79,17 +80,20 @@ def _new_cards(request: HttpRequest, access, character, options: list) -> HttpRe
     the grid out of band. The cards already there are neither read nor sent again. (The first
     options repaint the whole stage: the grid's empty note and the head's links change too.)"""
     form = render_to_string(
-        f"{SHEETS}#sheet-form", base_context(access, character, sheet_form=SheetForm()), request
+        f"{TEMPLATES['sheet-form']}#sheet-form",
+        base_context(access, character, sheet_form=SheetForm()),
+        request,
     )
     cards = "".join(
-        render_to_string(f"{SHEETS}#sheet-card", base_context(access, character, option=o), request)
+        render_to_string(
+            f"{TEMPLATES['sheet-card']}#sheet-card",
+            base_context(access, character, option=o),
+            request,
+        )
         for o in options
     )
     response = HttpResponse(f'{form}<ul hx-swap-oob="beforeend:#sheet-grid">{cards}</ul>')
     return reswap(retarget(response, "#sheet-form"), "outerHTML")
-
-
-SHEETS = "characters/character/sheets.html"
 
 
 @login_required
@@ -257,7 +261,7 @@ def panel_kind(
 
 def sheet_card(request: HttpRequest, access, character, option, **extra) -> HttpResponse:
     context = base_context(access, character, option=option, **extra)
-    return render(request, "characters/character/sheets.html#sheet-card", context)
+    return render(request, f"{TEMPLATES['sheet-card']}#sheet-card", context)
 
 
 @login_required

@@ -125,14 +125,18 @@ class Memory(threading.Thread):
         super().__init__(daemon=True)
         self.clusters = clusters  # lane -> Cluster, read at each sample (a lane is restarted)
         self.peak_rss = self.peak_pss = 0.0
+        self.at_peak: list = []
         self.stopping = threading.Event()
 
-    def sample(self) -> tuple[float, float]:
-        pgids = {c.process.pid for c in list(self.clusters.values()) if c.process.poll() is None}
+    def sample(self) -> tuple[float, float, list]:
+        lanes = {c.process.pid: lane for lane, c in list(self.clusters.items())
+                 if c.process.poll() is None}  # fmt: skip
         rss = pss = 0
+        each = []  # (PSS MB, lane, pid, name) of every process, for the breakdown at the peak
         for pid in filter(str.isdigit, os.listdir("/proc")):
             try:
-                if os.getpgid(int(pid)) not in pgids:
+                lane = lanes.get(os.getpgid(int(pid)))
+                if lane is None:
                     continue
                 with open(f"/proc/{pid}/smaps_rollup") as f:
                     for line in f:
@@ -140,14 +144,27 @@ class Memory(threading.Thread):
                             rss += int(line.split()[1])
                         elif line.startswith("Pss:"):
                             pss += int(line.split()[1])
+                            each.append((int(line.split()[1]) / 1024, lane, pid))
             except (OSError, ProcessLookupError):
                 continue
-        return rss / 1024, pss / 1024
+        return rss / 1024, pss / 1024, each
 
     def run(self) -> None:
         while not self.stopping.wait(0.5):
-            rss, pss = self.sample()
+            rss, pss, each = self.sample()
+            if pss > self.peak_pss:
+                self.at_peak = sorted(each, reverse=True)
             self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+
+    def breakdown(self) -> str:
+        """The peak sample's PSS by lane, and its largest processes."""
+        by_lane: dict[str, list[float]] = {}
+        for mb, lane, _ in self.at_peak:
+            by_lane.setdefault(lane, []).append(mb)
+        lanes = ", ".join(f"{lane} {sum(mbs):.0f} MB in {len(mbs)} processes"
+                          for lane, mbs in by_lane.items())  # fmt: skip
+        largest = ", ".join(f"{lane} {mb:.0f}" for mb, lane, _ in self.at_peak[:6])
+        return f"{lanes}; largest (MB): {largest}"
 
 
 def wait_final(ids: list[int], timeout: float) -> float | None:
@@ -368,6 +385,7 @@ def main() -> None:
               + (f"; {loaded['killed']}" if loaded["killed"] else ""))  # fmt: skip
         print(f"  memory: peak PSS {memory.peak_pss:.0f} MB, peak RSS summed "
               f"{memory.peak_rss:.0f} MB over the worker processes")  # fmt: skip
+        print(f"  at the peak: {memory.breakdown()}")
 
         for name in ("cast", "sheet"):
             print(f"  {name} with shots / alone: {loaded[name] / alone[name]:.2f}x")

@@ -28,4 +28,11 @@ class CharactersConfig(AppConfig):
     verbose_name = "Turnaround"
 
     def ready(self) -> None:
+        # Here, not at the top: django_q.signals imports django-q2's models.
+        from django_q.signals import post_execute_in_worker
+
+        from studio import memory
+
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="turnaround-schedules")
+        # A worker gives back what its task freed (a 4K sheet's pixels) before the next one.
+        post_execute_in_worker.connect(memory.release_after_task, dispatch_uid="turnaround-trim")

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 # process however many sheets are made from it.
 _REFERENCES: OrderedDict[str, identity.Face | None] = OrderedDict()
 _REFERENCES_KEPT = 32
+# Scores run with the follow-up work nobody waits for at their screen (the worker command loads
+# the face models before forking this lane's workers, so they share one copy).
+IDENTITY_LANE = "video"
 
 
 def identity_enqueue(*, option_id: int) -> None:
@@ -36,7 +39,7 @@ def identity_enqueue(*, option_id: int) -> None:
         lambda: enqueue_on_lane(
             "characters.tasks.score_identity",
             option_id,
-            lane="video",
+            lane=IDENTITY_LANE,
             task_name=f"identity-{option_id}",
             group="identity",
         )

@@ -15,19 +15,27 @@ or many: checks and claims are conditional UPDATEs, so each is handed out once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import time
+from importlib import import_module
 
+import numpy  # noqa: F401  (loaded before the fork: see _preload)
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connections
 from django_q.cluster import Cluster
 from django_q.conf import Conf
+from PIL import Image
 
-from characters import tasks
+from characters import identity, tasks
+from characters.generators.http import tls_context
+from characters.generators.routing import PROVIDERS
 from characters.services import lane_queue
+from characters.services.generations import lane_served
+from characters.services.identity import IDENTITY_LANE
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,7 @@ class Command(BaseCommand):
         }
         # Every lane's queue derives from the base name; the forked clusters keep it.
         Conf.TURNAROUND_BASE_QUEUE = Conf.CLUSTER_NAME
+        _preload(lanes)
         connections.close_all()  # no connection may be shared with the forked clusters
         clusters: list[Cluster] = []
         try:
@@ -128,6 +137,25 @@ class Command(BaseCommand):
                     log.exception("could not send due checks")
                     connections.close_all()
             time.sleep(interval)
+
+
+def _preload(lanes: list[str]) -> None:
+    """Load before forking what each worker would otherwise load for itself on its first task
+    (the provider clients, the image plugins, the CA bundle, and where identity scores run,
+    the face models: 41 MB), then freeze those objects out of the garbage collector's reach.
+    The forked workers share the pages instead of each holding a copy: a collection in a
+    worker never writes to a frozen object's header, so its page stays shared."""
+    for module, _, _ in PROVIDERS.values():
+        import_module(module)
+    Image.init()
+    tls_context()
+    if lane_served(IDENTITY_LANE) in lanes:
+        try:
+            identity.load()
+        except identity.ModelsMissing as exc:
+            log.warning("%s Identity scores will fail until they are.", exc)
+    gc.collect()
+    gc.freeze()
 
 
 def _renice(pid: int, increment: int) -> None:

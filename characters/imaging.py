@@ -109,10 +109,13 @@ def webp_bytes(img: Image.Image, *, quality: int = 82, method: int = 4) -> bytes
 
 
 def reduced(img: Image.Image, side: int) -> Image.Image:
-    """A copy whose longer side is at most `side`, reduced before resampling (fast, sharp)."""
-    copy = img.copy()
-    copy.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
-    return copy
+    """A copy whose longer side is at most `side`, reduced before resampling (fast, sharp).
+    Resized straight from the source: no full-size copy first (a 4K sheet's is 50 MB)."""
+    scale = side / max(img.size)
+    if scale >= 1:
+        return img.copy()
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
 def derived_sizes(img: Image.Image) -> dict[str, bytes]:

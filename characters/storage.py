@@ -134,3 +134,13 @@ def _store_new(
 def asset_read(asset: Asset) -> bytes:
     with default_storage.open(asset.file.name, "rb") as fh:
         return fh.read()
+
+
+def asset_read_for_side(asset: Asset, side: int) -> bytes:
+    """The bytes of the stored preview (longer side imaging.PREVIEW_SIDE) when that is enough
+    for a picture `side` pixels across, else the original: a background task that needs a
+    small picture of a 4K sheet then decodes 2.5 MP instead of 17 (50 MB of pixels)."""
+    if asset.preview and side <= imaging.PREVIEW_SIDE:
+        with default_storage.open(asset.preview.name, "rb") as fh:
+            return fh.read()
+    return asset_read(asset)

@@ -9,12 +9,14 @@ import io
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from characters import services
 from characters.generators.base import GeneratorError, LabelSpec
 from characters.generators.gemini import GeminiGenerator
 from characters.models import Activity, Generation, Stage
+from characters.services.sheets import LABEL_SIDE, label_request
 
 SIX = ("front", "three_quarter", "profile", "back", "face_closeup", "mid_closeup")
 
@@ -127,3 +129,15 @@ def test_labels_must_name_every_region_once_with_the_layouts_kinds():
     ):
         with pytest.raises(GeneratorError, match="keeps its own reading"):
             GeminiGenerator.parse_labels(json.dumps(bad), spec)
+
+
+@pytest.mark.django_db
+def test_the_label_request_is_made_from_the_stored_preview_not_the_full_sheet(fake, labelled):
+    """A background worker never decodes a 4K sheet to send a 1024-pixel copy of it."""
+    image = labelled.image
+    assert image.preview
+    default_storage.delete(image.file.name)  # only the preview is left to read
+    request = label_request(Generation.objects.get(stage=Stage.LABEL))
+    (reference,) = request.references
+    sent = Image.open(io.BytesIO(reference.data))
+    assert sent.format == "JPEG" and max(sent.size) == LABEL_SIDE

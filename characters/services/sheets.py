@@ -34,7 +34,7 @@ from ..models import (
 )
 from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
-from ..storage import asset_read, asset_store
+from ..storage import asset_read, asset_read_for_side, asset_store
 from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, generations_create, keep_result
 from .identity import identity_enqueue, identity_forget_box, option_identity
@@ -190,6 +190,7 @@ def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> She
 
 LABEL_CONFIRMED = 0.9  # a kind the vision model agrees with
 LABEL_RENAMED = 0.7  # a kind the vision model changed: likely right, still worth a look
+LABEL_SIDE = 1024  # the sheet as the vision model sees it (its longer side, pixels)
 
 
 def sheet_label_queue(*, option: SheetOption) -> Generation | None:
@@ -238,7 +239,11 @@ def label_request(generation: Generation) -> GenerationRequest:
         stage=Stage.LABEL,
         prompt=generation.prompt,
         references=(
-            ReferenceImage(imaging.small_jpeg(asset_read(option.image)), "image/jpeg", "sheet"),
+            ReferenceImage(
+                imaging.small_jpeg(asset_read_for_side(option.image, LABEL_SIDE), LABEL_SIDE),
+                "image/jpeg",
+                "sheet",
+            ),
         ),
         seed=generation.seed,
         spec=LabelSpec(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -57,6 +58,25 @@ def _save(name: str, data: bytes) -> str:
     return saved
 
 
+@dataclass(frozen=True)
+class Picture:
+    """The CPU work of keeping a picture, done before the transaction that keeps it: the
+    guarded decode and, unless the picture is never shown, its derived sizes. On SQLite a
+    transaction holds the one write lock, so work done inside it is work every other worker
+    waits for: four sheets finishing together used to store one after another."""
+
+    info: imaging.ImageInfo
+    image: Image.Image
+    derived: dict[str, bytes] | None
+
+
+def picture_of(data: bytes, *, derive: bool = True) -> Picture:
+    """Decode bytes through the guarded decode (ImageRejected when they are not a picture
+    Turnaround accepts) and derive the sizes a page shows."""
+    info, image = imaging.decode_checked(data)
+    return Picture(info, image, imaging.derived_sizes(image) if derive else None)
+
+
 def asset_store(
     *,
     project: Project,
@@ -66,25 +86,29 @@ def asset_store(
     width: int = 0,
     height: int = 0,
     derive: bool = True,
-    decoded: tuple[imaging.ImageInfo, Image.Image] | None = None,
+    picture: Picture | None = None,
 ) -> Asset:
     """Keep bytes as an Asset (original as sent, plus WebP thumbnail and preview for images).
 
-    `decoded` is the guarded decode of `data` when the caller already made it (a sheet is
-    decoded once for storing and splitting)."""
+    `picture` is `data` already decoded (and its sizes derived) by picture_of, when the caller
+    did that work ahead, outside its transaction."""
     digest = hashlib.sha256(data).hexdigest()
     existing = Asset.objects.filter(project=project, sha256=digest).first()
     if existing is not None:
         return existing
     image = None  # the guarded decode's result, reused for the derived sizes
-    if mime.startswith("image/") and not (width and height):
-        info, image = decoded or imaging.decode_checked(data)
+    derived = None
+    if picture is not None:
+        info, image, derived = picture.info, picture.image, picture.derived
+        mime, width, height = info.mime, info.width, info.height
+    elif mime.startswith("image/") and not (width and height):
+        info, image = imaging.decode_checked(data)
         mime, width, height = info.mime, info.width, info.height
     ext = EXTENSIONS.get(mime, "bin")
     already = len(written_files())
     try:
         return _store_new(
-            project, generation, data, digest, mime, ext, width, height, derive, image
+            project, generation, data, digest, mime, ext, width, height, derive, image, derived
         )
     except StorageFailed:
         # Derived sizes may have failed after the original was written: remove what this call
@@ -106,6 +130,7 @@ def _store_new(
     height: int,
     derive: bool,
     image: Image.Image | None,
+    derived: dict[str, bytes] | None = None,
 ) -> Asset:
     name = _save(asset_name(project.pk, digest, f".{ext}"), data)
     asset = Asset(
@@ -119,7 +144,9 @@ def _store_new(
         byte_size=len(data),
     )
     if derive and mime.startswith("image/"):
-        sizes = imaging.derived_sizes(image if image is not None else imaging.open_trusted(data))
+        sizes = derived or imaging.derived_sizes(
+            image if image is not None else imaging.open_trusted(data)
+        )
         asset.preview = _save(asset_name(project.pk, digest, ".preview.webp"), sizes["preview"])
         asset.thumbnail = _save(asset_name(project.pk, digest, ".thumb.webp"), sizes["thumbnail"])
     try:

@@ -46,18 +46,32 @@ STORE_BACKOFF = 1.0
 @dataclass(frozen=True)
 class StageHandler:
     """What a stage's area does around the provider call: build the request from the rows,
-    then keep the result (inside the transaction that marks the generation succeeded)."""
+    then keep the result (inside the transaction that marks the generation succeeded).
+
+    `prepare`, where set, does the result's CPU work first, outside that transaction (decoding
+    a picture, deriving its sizes, splitting a sheet): what it returns is apply's third
+    argument. Inside the transaction only rows and files are written, so workers finishing
+    together on SQLite wait for each other's writes, not for each other's pixels."""
 
     build: Callable[[Generation], GenerationRequest]
-    apply: Callable[[Generation, GenerationResult], None]
+    apply: Callable[
+        ..., None
+    ]  # (generation, result) or, with prepare, (generation, result, prepared)
     failed: Callable[[Generation], None] | None = None  # after the generation is marked failed
+    prepare: Callable[[Generation, GenerationResult], object] | None = None
 
 
 # Every stage and the area that owns it: one table answers "what runs here".
 STAGE_HANDLERS: dict[str, StageHandler] = {
-    Stage.CASTING: StageHandler(casting.casting_request, casting.casting_keep),
-    Stage.UPSCALE: StageHandler(casting.upscale_request, casting.upscale_keep),
-    Stage.SHEET: StageHandler(sheets.sheet_request, sheets.sheet_keep),
+    Stage.CASTING: StageHandler(
+        casting.casting_request, casting.casting_keep, prepare=services.result_picture
+    ),
+    Stage.UPSCALE: StageHandler(
+        casting.upscale_request, casting.upscale_keep, prepare=services.result_picture
+    ),
+    Stage.SHEET: StageHandler(
+        sheets.sheet_request, sheets.sheet_keep, prepare=sheets.sheet_prepare
+    ),
     Stage.INSPECT: StageHandler(continuity.inspect_request, continuity.inspect_keep),
     Stage.LABEL: StageHandler(sheets.label_request, sheets.label_keep),
     Stage.EDIT: StageHandler(continuity.edit_request, continuity.edit_keep, continuity.edit_failed),
@@ -202,10 +216,11 @@ def _store_with_retries(
     generation: Generation, handler: StageHandler, result: GenerationResult
 ) -> str:
     """Keep the result in one transaction; files written for a rolled-back attempt are removed."""
+    prepared = (handler.prepare(generation, result),) if handler.prepare is not None else ()
     for attempt in range(STORE_RETRIES):
         forget_written()
         try:
-            return _store(generation, handler, result)
+            return _store(generation, handler, result, prepared)
         except (OperationalError, InterfaceError):
             _remove_written()
             if attempt == STORE_RETRIES - 1:
@@ -219,13 +234,15 @@ def _store_with_retries(
     raise AssertionError("unreachable")
 
 
-def _store(generation: Generation, handler: StageHandler, result: GenerationResult) -> str:
+def _store(
+    generation: Generation, handler: StageHandler, result: GenerationResult, prepared: tuple
+) -> str:
     with transaction.atomic():
         locked = Generation.objects.select_for_update().get(pk=generation.pk)
         if locked.status != Generation.Status.RUNNING or locked.attempts != generation.attempts:
             # A later attempt took this generation over; its result is the one kept.
             return "discarded: superseded"
-        handler.apply(locked, result)
+        handler.apply(locked, result, *prepared)
         Generation.objects.filter(pk=locked.pk).update(
             status=Generation.Status.SUCCEEDED,
             finished_at=timezone.now(),

@@ -52,6 +52,7 @@ from .generations import (
     keep_result,
     lane_for,
     lane_queue,
+    result_picture,
 )
 from .identity import (
     current_scores,

@@ -19,7 +19,7 @@ from ..models import (
     Stage,
 )
 from ..permissions import Action
-from ..storage import asset_read
+from ..storage import Picture, asset_read
 from .core import (
     MAX_CANDIDATES,
     MIN_CANDIDATES,
@@ -228,8 +228,8 @@ def casting_request(generation: Generation) -> GenerationRequest:
     )
 
 
-def casting_keep(generation: Generation, result: GenerationResult) -> None:
-    stored = keep_result(generation, result)
+def casting_keep(generation: Generation, result: GenerationResult, picture: Picture) -> None:
+    stored = keep_result(generation, result, picture=picture)
     CastingCandidate.objects.filter(generation=generation).update(image=stored)
 
 
@@ -244,6 +244,6 @@ def upscale_request(generation: Generation) -> GenerationRequest:
     )
 
 
-def upscale_keep(generation: Generation, result: GenerationResult) -> None:
-    stored = keep_result(generation, result)
+def upscale_keep(generation: Generation, result: GenerationResult, picture: Picture) -> None:
+    stored = keep_result(generation, result, picture=picture)
     CastingCandidate.objects.filter(upscale_generation=generation).update(image_4k=stored)

@@ -28,7 +28,7 @@ from ..models import (
     Project,
 )
 from ..permissions import Action
-from ..storage import asset_store
+from ..storage import Picture, asset_store, picture_of
 from ..validation import cost_problem
 from .core import ServiceError, activity_record, require
 from .projects import _check_budget
@@ -378,6 +378,12 @@ def generation_retry(*, generation: Generation, user: AbstractBaseUser | None) -
         generation_enqueue(generation=generation)
     generation.refresh_from_db()
     return generation
+
+
+def result_picture(generation: Generation, result: GenerationResult) -> Picture:
+    """The answer's picture decoded and its sizes derived: a stage's prepare step
+    (tasks.StageHandler), run before the transaction that keeps it."""
+    return picture_of(result.assets[0].data)
 
 
 def keep_result(generation: Generation, result: GenerationResult, **options: object) -> Asset:

@@ -6,6 +6,8 @@ the split's kinds, the lock, and the corrections a person makes to its panels (b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -34,7 +36,7 @@ from ..models import (
 )
 from ..panels_detect import REVIEW_BELOW
 from ..permissions import Action
-from ..storage import asset_read, asset_read_for_side, asset_store
+from ..storage import Picture, asset_read, asset_read_for_side, asset_store, picture_of
 from .core import ServiceError, activity_record, character_advance_revision, require
 from .generations import generation_create, generations_create, keep_result
 from .identity import identity_enqueue, identity_forget_box, option_identity
@@ -145,10 +147,16 @@ def sheet_generate(
     return options
 
 
-def sheet_store_split(*, option: SheetOption, sheet: bytes | Image.Image) -> SheetOption:
+def sheet_store_split(
+    *, option: SheetOption, sheet: bytes | Image.Image | imaging.SplitResult
+) -> SheetOption:
     """Split a finished sheet into its panels: boxes and previews (crops wait until needed).
-    `sheet` is its bytes or, for a sheet just stored, the image its guarded decode loaded."""
-    result = imaging.split_sheet(sheet, option.preset)
+    `sheet` is its bytes, the image its guarded decode loaded, or for a sheet just made, its
+    split already done (sheet_prepare)."""
+    if isinstance(sheet, imaging.SplitResult):
+        result = sheet
+    else:
+        result = imaging.split_sheet(sheet, option.preset)
     project = option.character.project
     panels = []
     for order, found in enumerate(result.panels):
@@ -572,13 +580,25 @@ def sheet_request(generation: Generation) -> GenerationRequest:
     )
 
 
-def sheet_keep(generation: Generation, result: GenerationResult) -> None:
+@dataclass(frozen=True)
+class PreparedSheet:
+    picture: Picture
+    split: imaging.SplitResult
+
+
+def sheet_prepare(generation: Generation, result: GenerationResult) -> PreparedSheet:
+    """The one decode of a new sheet, its derived sizes and its split with the panel previews,
+    before the transaction that keeps them (tasks.StageHandler.prepare)."""
+    preset = SheetOption.objects.values_list("preset", flat=True).get(generation=generation)
+    picture = picture_of(result.assets[0].data)
+    return PreparedSheet(picture, imaging.split_sheet(picture.image, preset))
+
+
+def sheet_keep(generation: Generation, result: GenerationResult, prepared: PreparedSheet) -> None:
     option = SheetOption.objects.select_related("character__project").get(generation=generation)
-    # The one decode of a new sheet: checked, stored with its derived sizes, then split.
-    decoded = imaging.decode_checked(result.assets[0].data)
-    option.image = keep_result(generation, result, decoded=decoded)
+    option.image = keep_result(generation, result, picture=prepared.picture)
     option.save(update_fields=["image"])
-    sheet_store_split(option=option, sheet=decoded[1])
+    sheet_store_split(option=option, sheet=prepared.split)
 
 
 def panel_reference(panel: Panel) -> ReferenceImage:

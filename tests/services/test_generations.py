@@ -6,6 +6,7 @@ These run on SQLite by default and on PostgreSQL under `make test-scale`."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -178,15 +179,15 @@ class TestStorageAndDatabaseFaults:
         real_apply = casting.casting_keep
         failures = iter([True, True])  # the first two saves find the database gone
 
-        def flaky_apply(generation, result):
-            real_apply(generation, result)  # the files are written ...
+        def flaky_apply(generation, result, picture):
+            real_apply(generation, result, picture)  # the files are written ...
             if next(failures, False):
                 raise OperationalError("server closed the connection unexpectedly")
 
         monkeypatch.setitem(
             tasks.STAGE_HANDLERS,
             "casting",
-            tasks.StageHandler(build=casting.casting_request, apply=flaky_apply),
+            replace(tasks.STAGE_HANDLERS["casting"], apply=flaky_apply),
         )
         (candidate,) = cast(character, owner, count=1)
         generation = Generation.objects.get(pk=candidate.generation_id)
@@ -203,14 +204,14 @@ class TestStorageAndDatabaseFaults:
         monkeypatch.setattr(tasks, "STORE_BACKOFF", 0.01)
         real_apply = casting.casting_keep
 
-        def broken_apply(generation, result):
-            real_apply(generation, result)
+        def broken_apply(generation, result, picture):
+            real_apply(generation, result, picture)
             raise OperationalError("could not connect to server")
 
         monkeypatch.setitem(
             tasks.STAGE_HANDLERS,
             "casting",
-            tasks.StageHandler(build=casting.casting_request, apply=broken_apply),
+            replace(tasks.STAGE_HANDLERS["casting"], apply=broken_apply),
         )
         (candidate,) = cast(character, owner, count=1)
         generation = Generation.objects.get(pk=candidate.generation_id)

@@ -120,12 +120,16 @@ def reduced(img: Image.Image, side: int) -> Image.Image:
 
 def derived_sizes(img: Image.Image) -> dict[str, bytes]:
     """WebP thumbnail and preview of a decoded image (the preview is reduced once, and the
-    thumbnail from the preview)."""
+    thumbnail from the preview).
+
+    WebP method 2, like the panel previews: every picture a generation keeps is derived
+    before its card can show, and method 4 took 2.5x as long for 4-6% fewer bytes (a 1600-
+    pixel photograph: 142 against 56 ms of CPU, 119 against 124 KB)."""
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGB")
     preview = reduced(img, PREVIEW_SIDE)
     thumb = reduced(preview, THUMBNAIL_SIDE)
-    return {"preview": webp_bytes(preview), "thumbnail": webp_bytes(thumb)}
+    return {"preview": webp_bytes(preview, method=2), "thumbnail": webp_bytes(thumb, method=2)}
 
 
 # --- Sheet -> panels ------------------------------------------------------------------------

@@ -393,6 +393,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker, rung awake by each enqueue on this machine instead of found at the next
+    # poll (studio/doorbell.py); polling still finds everything else.
+    Q_CLUSTER["broker_class"] = "studio.doorbell.DoorbellORM"
 # Lanes: each is its own queue with its own workers, so one kind of work never starves another.
 # Casting, the upscale and inspection answer in seconds; 4K sheets and panel edits hold a worker
 # for their whole request (~30-60 s), so how many run at once is this lane's worker count, not

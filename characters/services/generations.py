@@ -197,6 +197,9 @@ def enqueue_generations(ids: list[int], *, stage: str) -> None:
     now = timezone.now()
     key = broker.list_key or Conf.CLUSTER_NAME
     OrmQ.objects.bulk_create([OrmQ(key=key, payload=pack, lock=now) for pack in packs])
+    ring = getattr(broker, "ring", None)  # studio.doorbell: wake the lane's worker now
+    if ring is not None:
+        ring()
 
 
 def generation_enqueue(*, generation: Generation) -> None:

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from studio import memory
+
 REQUEUE_FUNC = "characters.tasks.requeue_stuck_generations"
 RETIRED_REFERENCE_CHECK_FUNC = "characters.services.references.references_check_task"
 
@@ -30,8 +32,6 @@ class CharactersConfig(AppConfig):
     def ready(self) -> None:
         # Here, not at the top: django_q.signals imports django-q2's models.
         from django_q.signals import post_execute_in_worker
-
-        from studio import memory
 
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="turnaround-schedules")
         # A worker gives back what its task freed (a 4K sheet's pixels) before the next one.

@@ -314,6 +314,8 @@ class Handler(BaseHTTPRequestHandler):
     def send(
         self, status: int, body: bytes, mime: str, headers: dict[str, str] | None = None
     ) -> None:
+        if getattr(self, "respond_after", None) is not None:
+            time.sleep(max(0.0, self.respond_after - time.monotonic()))
         self.send_response(status)
         self.send_header("Content-Type", mime)
         self.send_header("Content-Length", str(len(body)))
@@ -348,6 +350,8 @@ class Handler(BaseHTTPRequestHandler):
         return ""
 
     def dispatch(self, method: str) -> None:
+        self.arrived = time.monotonic()
+        self.respond_after: float | None = None  # an inclusive latency fault's moment to answer
         path = self.path.split("?", 1)[0]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -408,7 +412,13 @@ class Handler(BaseHTTPRequestHandler):
         p = fault.params
         kind = fault.kind
         if kind == "latency":
-            time.sleep(float(p.get("seconds", 0.2)))
+            seconds = float(p.get("seconds", 0.2))
+            if p.get("inclusive"):
+                # The answer leaves `seconds` after the request came in, the fake's own work
+                # (drawing the picture) included, as a real service's latency includes its own.
+                self.respond_after = self.arrived + seconds
+            else:
+                time.sleep(seconds)  # then the work: the answer comes a little later
             return False
         if kind == "status":
             status = int(p.get("status", 500))

@@ -41,7 +41,12 @@
   function press(key) {
     const card = current();
     const button = card && card.querySelector(`button[data-key="${key}"]`);
-    if (button) button.click();
+    if (!button) return;
+    // A card htmx has just swapped in gets its handlers when the swap settles (20 ms later): a
+    // key pressed in between would submit the form as a plain page load. Process it now
+    // (htmx skips what it has already processed).
+    if (window.htmx && button.form) htmx.process(button.form);
+    button.click();
   }
 
   // The full view shows the current card at full resolution, where it is in the list and the

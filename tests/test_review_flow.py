@@ -178,6 +178,18 @@ class TestCharacters:
             == 2
         )
 
+    def test_an_archived_character_makes_nothing_new_until_restored(
+        self, owner_client, character
+    ):
+        owner_client.post(url(character, "character-archive"))
+        response = owner_client.post(url(character, "cast"), {"count": 2}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "is archived, so nothing new is made for them" in response.content.decode()
+        assert not Generation.objects.filter(character=character).exists()
+        owner_client.post(url(character, "character-archive"), {"restore": "1"})
+        owner_client.post(url(character, "cast"), {"count": 2}, HTTP_HX_REQUEST="true")
+        assert Generation.objects.filter(character=character).count() == 2
+
     def test_a_reviewer_cannot_archive(self, client, character, member):
         client.force_login(member("reviewer"))
         assert client.post(url(character, "character-archive")).status_code == 403

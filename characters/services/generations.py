@@ -112,6 +112,13 @@ def generations_create(
     """Several queued Generations of one request (the options of one click), one per seed:
     priced and checked against the budget together, written in one insert, each enqueued on
     commit. A seed of None is drawn at random."""
+    if character is not None and character.archived_at is not None and user is not None:
+        # Archived is cut from the film for now: nobody pays for new work on it by accident.
+        # Work the system does by itself (labels and checks of what is already made) goes on.
+        raise ServiceError(
+            f"{character.name} is archived, so nothing new is made for them and nothing was "
+            "charged. Restore the character (at the top of its page) to go on."
+        )
     provider = provider_for(stage)
     generator = get_generator(provider)
     params = parameters or {}

@@ -83,8 +83,9 @@ def character_name_taken(*, project: Project, name: str) -> bool:
 def character_archive(
     *, character: Character, user: AbstractBaseUser | None, archived: bool = True
 ) -> Character:
-    """Archive (or restore) a character: it leaves the board and the shot form; nothing is
-    deleted, and its page, references and history stay where they were."""
+    """Archive (or restore) a character: it leaves the board and the shot form, and nothing
+    new is made for it (generations_create refuses); nothing is deleted, and its page,
+    references and history stay where they were."""
     require(project=character.project, user=user, action=Action.EDIT_BRIEF)
     if (character.archived_at is not None) == archived:
         return character

@@ -178,9 +178,7 @@ class TestCharacters:
             == 2
         )
 
-    def test_an_archived_character_makes_nothing_new_until_restored(
-        self, owner_client, character
-    ):
+    def test_an_archived_character_makes_nothing_new_until_restored(self, owner_client, character):
         owner_client.post(url(character, "character-archive"))
         response = owner_client.post(url(character, "cast"), {"count": 2}, HTTP_HX_REQUEST="true")
         assert response.status_code == 200

@@ -73,24 +73,27 @@ def vote_cast(
     sheet: SheetOption | None = None,
     value: int,
 ) -> Vote | None:
-    """Vote up (+1) or down (-1). The same vote again withdraws it; the other one changes it.
-    Returns the vote as it stands, or None when withdrawn."""
+    """Vote up (+1), down (-1), or withdraw one's vote (0): the vote is set to what was asked,
+    so the same request twice (a double click, a retried POST) changes nothing the second
+    time, rather than toggling back. Returns the vote as it stands, or None when there is none."""
     if (candidate is None) == (sheet is None):
         raise ServiceError("Vote on one candidate or one sheet option.")
-    if value not in (1, -1):
+    if value not in (1, -1, 0):
         raise ServiceError("A vote is up or down.")
     character = (candidate or sheet).character
     require(project=character.project, user=user, action=Action.VOTE)
     target = {"candidate": candidate} if candidate else {"sheet": sheet}
     with transaction.atomic():
-        # Lock the card voted on: a vote is read, then toggled, changed or created, and the same
-        # person's votes arriving together (a double click, several tabs) must take turns, or two
-        # of them both find no vote and the second insert breaks the one-vote constraint.
+        # Lock the card voted on: a vote is read, then changed, created or withdrawn, and the
+        # same person's votes arriving together (a double click, several tabs) must take turns,
+        # or two of them both find no vote and the second insert breaks the one-vote constraint.
         (CastingCandidate if candidate else SheetOption).objects.select_for_update().filter(
             pk=(candidate or sheet).pk
         ).first()
         existing = Vote.objects.filter(user=user, **target).first()
-        if existing is not None and existing.value == value:
+        if (existing.value if existing is not None else 0) == value:
+            return existing  # already so: nothing to change or record
+        if value == 0:
             existing.delete()
             vote, verb = None, "withdrew vote on"
         elif existing is not None:
@@ -106,7 +109,7 @@ def vote_cast(
             verb=f"{verb} {label}",
             target=candidate or sheet,
             character=character,
-            value=value if vote else 0,
+            value=value,
         )
     return vote
 

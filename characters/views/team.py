@@ -19,7 +19,7 @@ from .character import announces_change, load
 from .common import CHANGED, login_required, project_access
 from .sheets import sheet_card
 
-VOTE_VALUES = {"up": 1, "down": -1}
+VOTE_VALUES = {"up": 1, "down": -1, "withdraw": 0}
 
 
 def _cast_vote(request: HttpRequest, **target: object) -> str:

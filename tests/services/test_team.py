@@ -18,14 +18,34 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 @pytest.mark.django_db
 class TestVotes:
-    def test_it_toggles_and_changes_a_vote(self, character, owner, cast, member):
+    def test_a_vote_is_set_changed_and_withdrawn(self, character, owner, cast, member):
         (candidate,) = cast(character, owner, count=1)
         reviewer = member(Role.REVIEWER)
         services.vote_cast(user=reviewer, candidate=candidate, value=1)
         assert Vote.objects.get(user=reviewer).value == 1
         services.vote_cast(user=reviewer, candidate=candidate, value=-1)
         assert Vote.objects.get(user=reviewer).value == -1
-        assert services.vote_cast(user=reviewer, candidate=candidate, value=-1) is None
+        assert services.vote_cast(user=reviewer, candidate=candidate, value=0) is None
+        assert not Vote.objects.exists()
+        verbs = list(Activity.objects.filter(actor=reviewer).values_list("verb", flat=True))
+        assert sorted(verbs) == sorted(
+            ["voted on candidate", "changed vote on candidate", "withdrew vote on candidate"]
+        )
+
+    def test_the_same_vote_twice_is_a_double_click_not_a_toggle(
+        self, client, character, owner, cast, member
+    ):
+        (candidate,) = cast(character, owner, count=1)
+        client.force_login(member(Role.REVIEWER, "rita"))
+        url = reverse("candidate-vote", args=["lighthouse", "mara", candidate.pk])
+        html = client.post(url, {"value": "up"}, **HTMX).content.decode()
+        client.post(url, {"value": "up"}, **HTMX)  # the second click of a double click
+        assert Vote.objects.get(user__username="rita").value == 1
+        assert Activity.objects.filter(verb="voted on candidate").count() == 1
+        # The card now offers to withdraw it, and that is what its button asks.
+        assert 'value="withdraw"' in html
+        client.post(url, {"value": "withdraw"}, **HTMX)
+        client.post(url, {"value": "withdraw"}, **HTMX)
         assert not Vote.objects.exists()
 
     def test_a_viewer_cannot_vote(self, character, owner, cast, member):
@@ -294,6 +314,6 @@ class TestRaces:
             )
             errors = [o for o in outcomes if isinstance(o, Exception)]
             assert not errors, (trial, errors)
-            # Eight toggles of the same vote: withdrawn and cast four times each, in turn.
-            assert not Vote.objects.filter(user=reviewer, candidate=candidate).exists()
-            assert sum(1 for o in outcomes if o is None) == 4
+            # Eight times the same vote: one vote, cast once.
+            assert Vote.objects.get(user=reviewer, candidate=candidate).value == 1
+            assert all(o is not None and o.value == 1 for o in outcomes)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 
 from .. import limits
 from ..limits import LOGIN_PER_ADDRESS, LOGIN_PER_USERNAME
 from ..validation import fold_name
-from .common import client_ip, log_refusal
+from .common import client_ip, too_many
 
 
 def _parts(request: HttpRequest) -> tuple[str, str]:
@@ -29,16 +28,11 @@ class RateLimitedLoginView(auth_views.LoginView):
         if not limits.take(LOGIN_PER_USERNAME, username, address) or not limits.take(
             LOGIN_PER_ADDRESS, address
         ):
-            log_refusal(request, "login attempts throttled")
-            return render(
+            return too_many(
                 request,
-                "characters/share_message.html",
-                {
-                    "title": "Too many attempts",
-                    "message": "Too many failed log-in attempts. Wait "
-                    f"{LOGIN_PER_USERNAME.minutes} minutes and try again.",
-                },
-                status=429,
+                "login attempts throttled",
+                "Too many failed log-in attempts. Wait "
+                f"{LOGIN_PER_USERNAME.minutes} minutes and try again.",
             )
         return super().post(request, *args, **kwargs)
 

@@ -40,6 +40,12 @@ def log_refusal(request: HttpRequest, reason: str) -> None:
     log.warning("refused %s: user=%s ip=%s path=%s", reason, who, client_ip(request), path)
 
 
+def too_many(request: HttpRequest, reason: str, message: str) -> HttpResponse:
+    """A refused burst (429): logged once, answered with the 429 page and what to do."""
+    log_refusal(request, reason)
+    return render(request, "429.html", {"message": message}, status=429)
+
+
 def safe_back(request: HttpRequest, default: str) -> str:
     """Where a Cancel link goes: the posted `back` if it is a path on this site, else default."""
     back = request.POST.get("back") or request.GET.get("back") or ""

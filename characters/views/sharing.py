@@ -39,6 +39,7 @@ from .common import (
     share_grant,
     share_grant_store,
     share_link_ended_page,
+    too_many,
 )
 
 log = logging.getLogger("turnaround.access")
@@ -263,16 +264,11 @@ def _not_found(request: HttpRequest) -> HttpResponse:
 
 
 def _throttled(request: HttpRequest) -> HttpResponse:
-    log_refusal(request, "share link attempts throttled")
-    return render(
+    return too_many(
         request,
-        "characters/share_message.html",
-        {
-            "title": "Too many attempts",
-            "message": "Too many wrong links or passwords from here. Wait "
-            f"{SHARE_PER_ADDRESS.minutes} minutes and try again.",
-        },
-        status=429,
+        "share link attempts throttled",
+        "Too many wrong links or passwords from here. Wait "
+        f"{SHARE_PER_ADDRESS.minutes} minutes and try again.",
     )
 
 

@@ -172,7 +172,10 @@ class TestBehindAProxy:
             assert client.get(f"/s/{token}").status_code == 302
         for _ in range(10):
             assert client.get(self.WRONG).status_code == 404
-        assert client.get(self.WRONG).status_code == 429
+        refused = client.get(self.WRONG)
+        assert refused.status_code == 429
+        assert [t.name for t in refused.templates][0] == "429.html"
+        assert "Too many wrong links or passwords from here. Wait" in refused.content.decode()
 
     def test_wrong_passwords_show_the_form_again_and_still_count(self, client, share_link):
         _, token = share_link("comment", password="right horse")

@@ -382,6 +382,9 @@ Q_CLUSTER: dict = {
     "ack_failures": True,
     "catch_up": False,
     "poll": float(env("TURNAROUND_QUEUE_POLL", "0.1")),
+    # A worker whose resident memory ever reached this is replaced by a fresh one after its
+    # task (a leak, or a picture far larger than any sheet, never stays); KB, as django-q2 reads it.
+    "max_rss": int(env("TURNAROUND_WORKER_MAX_RSS_MB", "512")) * 1024,
     "label": "Background tasks",
     "cache": "default" if _shared_cache["BACKEND"].endswith("RedisCache") else "local",
 }

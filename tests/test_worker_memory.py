@@ -104,3 +104,27 @@ def test_a_real_worker_is_back_down_after_a_task_that_churned(tmp_path, monkeypa
         wait_for(lambda: rss_mb(pid) < freed - 150, timeout=10, what="the worker's release")
     finally:
         worker.stop()
+
+
+@glibc_only
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_grew_past_the_cap_is_replaced_after_its_task(tmp_path, monkeypatch):
+    (tmp_path / "churn_task.py").write_text(CHURN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    queue = f"turnaround-test-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    extra = {"PYTHONPATH": str(tmp_path), "TURNAROUND_WORKER_MAX_RSS_MB": "150"}
+    worker = Worker(queue=queue, workers=1, lanes=("interactive",), extra=extra)
+    try:
+        pids = []
+        for megabytes in (20, 20, 200, 20):
+            task_id = async_task("churn_task.churn", megabytes, cluster=queue)
+            connection.close()
+            wait_for(lambda t=task_id: fetch(t) is not None, timeout=60, what="a churn task")
+            pids.append(fetch(task_id).result[0])
+        # Small tasks keep their worker; the one that reached 200 MB was its worker's last.
+        assert pids[0] == pids[1] == pids[2] != pids[3]
+    finally:
+        worker.stop()

@@ -174,7 +174,7 @@ class TestBehindAProxy:
             assert client.get(self.WRONG).status_code == 404
         refused = client.get(self.WRONG)
         assert refused.status_code == 429
-        assert [t.name for t in refused.templates][0] == "429.html"
+        assert refused.templates[0].name == "429.html"
         assert "Too many wrong links or passwords from here. Wait" in refused.content.decode()
 
     def test_wrong_passwords_show_the_form_again_and_still_count(self, client, share_link):

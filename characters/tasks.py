@@ -54,9 +54,8 @@ class StageHandler:
     together on SQLite wait for each other's writes, not for each other's pixels."""
 
     build: Callable[[Generation], GenerationRequest]
-    apply: Callable[
-        ..., None
-    ]  # (generation, result) or, with prepare, (generation, result, prepared)
+    # apply(generation, result), or with prepare, apply(generation, result, prepared)
+    apply: Callable[..., None]
     failed: Callable[[Generation], None] | None = None  # after the generation is marked failed
     prepare: Callable[[Generation, GenerationResult], object] | None = None
 

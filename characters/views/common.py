@@ -65,8 +65,8 @@ def share_grant_store(request: HttpRequest, *, link: ShareLink, guest_name: str 
     request.session[SHARE_SESSION_KEY] = grants
 
 
-def share_grant(request: HttpRequest, project: Project) -> tuple[ShareLink, str] | None:
-    """The live share link this session holds for the project, and the guest's name."""
+def _signed_grant(request: HttpRequest, project: Project) -> dict | None:
+    """This session's signed grant for the project (link id, project id, guest name), if any."""
     raw = request.session.get(SHARE_SESSION_KEY, {}).get(str(project.pk))
     if not raw:
         return None
@@ -74,7 +74,13 @@ def share_grant(request: HttpRequest, project: Project) -> tuple[ShareLink, str]
         grant = signing.loads(raw, salt=SHARE_SALT)
     except signing.BadSignature:
         return None
-    if grant.get("p") != project.pk:
+    return grant if grant.get("p") == project.pk else None
+
+
+def share_grant(request: HttpRequest, project: Project) -> tuple[ShareLink, str] | None:
+    """The live share link this session holds for the project, and the guest's name."""
+    grant = _signed_grant(request, project)
+    if grant is None:
         return None
     link = (
         ShareLink.objects.filter(pk=grant.get("l"), project=project, revoked_at__isnull=True)
@@ -99,14 +105,8 @@ class ShareLinkEnded(Exception):
 def ended_share_grant(request: HttpRequest, project: Project) -> ShareLink | None:
     """The revoked or expired link this session's grant for the project names, if any. Asked
     only once a live grant was not found, so a working page pays no query for it."""
-    raw = request.session.get(SHARE_SESSION_KEY, {}).get(str(project.pk))
-    if not raw:
-        return None
-    try:
-        grant = signing.loads(raw, salt=SHARE_SALT)
-    except signing.BadSignature:
-        return None
-    if grant.get("p") != project.pk:
+    grant = _signed_grant(request, project)
+    if grant is None:
         return None
     return ShareLink.objects.filter(pk=grant.get("l"), project=project).first()
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.urls import reverse
 
-from characters import limits
+from characters import limits, tasks
+from tests.concurrency import at_once
 from tests.conftest import PASSWORD
 
 # Eleven spellings that Django's UsernameField (NFKC) turns into "vic": each logs into vic.
@@ -208,32 +210,18 @@ class TestSharedCache:
 
     def test_incr_from_many_threads_loses_no_count(self):
         cache.add("racing", 0, 900)
-        errors: list[BaseException] = []
 
         def bump() -> None:
-            from django.db import connection  # each thread has its own connection
+            for _ in range(15):
+                cache.incr("racing")
 
-            try:
-                for _ in range(15):
-                    cache.incr("racing")
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=bump) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
+        outcomes = at_once(*[bump] * 6)
+        assert outcomes == [None] * 6  # no thread met an error
         assert cache.get("racing") == 90
 
     def test_add_takes_a_free_or_expired_key_only_in_one_statement(self, django_assert_num_queries):
         if not settings_backend().endswith("AtomicDatabaseCache"):
             pytest.skip("the database cache's own add")
-        from django.db import connection
-
         with django_assert_num_queries(1):
             assert cache.add("once", "first", 60) is True
         with django_assert_num_queries(1):
@@ -251,10 +239,6 @@ class TestSharedCache:
     def test_the_requeue_job_sweeps_expired_entries(self):
         if not settings_backend().endswith("AtomicDatabaseCache"):
             pytest.skip("the database cache's own sweep")
-        from django.db import connection
-
-        from characters import tasks
-
         cache.add("old", 1, 60)
         cache.add("fresh", 1, 60)
         with connection.cursor() as cursor:
@@ -266,38 +250,15 @@ class TestSharedCache:
         assert _expiry("old") is None and cache.get("fresh") == 1
 
     def test_racing_adds_of_one_key_let_exactly_one_through(self):
-        wins: list[bool] = []
-        errors: list[BaseException] = []
-        start = threading.Barrier(6)
-
-        def add() -> None:
-            from django.db import connection
-
-            try:
-                start.wait()
-                wins.append(cache.add("contested", 1, 60))
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=add) for _ in range(6)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors and sorted(wins) == [False] * 5 + [True]
+        wins = at_once(*[lambda: cache.add("contested", 1, 60)] * 6)
+        assert sorted(wins) == [False] * 5 + [True]  # an error would not sort among them
 
 
 def settings_backend() -> str:
-    from django.conf import settings
-
     return settings.CACHES["default"]["BACKEND"]
 
 
 def _expiry(key: str):
-    from django.db import connection
-
     stored = cache.make_and_validate_key(key)
     with connection.cursor() as cursor:
         cursor.execute("SELECT expires FROM turnaround_cache WHERE cache_key = %s", [stored])

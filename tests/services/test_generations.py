@@ -5,12 +5,11 @@ These run on SQLite by default and on PostgreSQL under `make test-scale`."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 from django_q.models import Schedule
 
@@ -19,6 +18,7 @@ from characters.generators import offline
 from characters.models import Asset, CastingCandidate, Generation
 from characters.services import casting, generations
 from characters.tasks import requeue_stuck_generations, run_generation
+from tests.concurrency import at_once
 
 
 def _files(settings) -> list[str]:
@@ -122,21 +122,7 @@ def test_two_workers_picking_up_the_same_generation_make_one_image(character, ow
         return real(self, request)
 
     monkeypatch.setattr(offline.OfflineGenerator, "_casting", counted)
-    barrier = threading.Barrier(2)
-    outcomes = []
-
-    def worker():
-        barrier.wait()
-        try:
-            outcomes.append(run_generation(generation.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = at_once(*[lambda: run_generation(generation.pk)] * 2)
     assert sorted(o.split(":")[0] for o in outcomes) == ["skipped", "succeeded"]
     assert len(calls) == 1  # one paid call
     generation.refresh_from_db()

@@ -3,15 +3,14 @@ notifications, the activity feed, the live change check, and the owner's setting
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from characters import services
 from characters.models import Activity, Membership, Notification, Role, ShareLink, Vote
+from tests.concurrency import at_once
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -243,29 +242,6 @@ class TestSettingsPage:
         assert "Spend by character" in html
 
 
-def _at_once(*calls) -> list[object]:
-    """Run the calls in threads released together, each on its own database connection;
-    returns each call's result or the exception it raised."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[object] = [None] * len(calls)
-
-    def run(index, call):
-        barrier.wait()
-        try:
-            outcomes[index] = call()
-        except Exception as exc:  # the test looks at what each one met
-            outcomes[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
-
-
 @pytest.mark.django_db(transaction=True)
 class TestRaces:
     """Real threads on real connections (PostgreSQL in `make test-scale`, SQLite otherwise)."""
@@ -275,7 +251,7 @@ class TestRaces:
         for trial in range(10):
             mine = Membership.objects.get(project=project, user=owner)
             theirs = Membership.objects.get(project=project, user=other)
-            outcomes = _at_once(
+            outcomes = at_once(
                 partial(services.membership_set_role, membership=theirs, user=owner, role="editor"),
                 partial(services.membership_set_role, membership=mine, user=other, role="editor"),
             )
@@ -291,7 +267,7 @@ class TestRaces:
             other = member(Role.OWNER, f"otto{trial}")
             mine = Membership.objects.get(project=project, user=owner)
             theirs = Membership.objects.get(project=project, user=other)
-            outcomes = _at_once(
+            outcomes = at_once(
                 partial(services.membership_remove, membership=theirs, user=owner),
                 partial(services.membership_remove, membership=mine, user=other),
             )
@@ -306,7 +282,7 @@ class TestRaces:
         (candidate,) = cast(character, owner, count=1)
         reviewer = member(Role.REVIEWER, "rita")
         for trial in range(3):
-            outcomes = _at_once(
+            outcomes = at_once(
                 *[
                     lambda: services.vote_cast(user=reviewer, candidate=candidate, value=1)
                     for _ in range(8)

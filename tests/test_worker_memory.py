@@ -80,51 +80,52 @@ def test_every_worker_task_ends_with_a_release():
     assert memory.release_after_task in [receiver for receiver, _ in answered]
 
 
-@glibc_only
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_a_real_worker_is_back_down_after_a_task_that_churned(tmp_path, monkeypatch):
+@pytest.fixture
+def churning_worker(tmp_path, monkeypatch):
+    """Starts a real interactive-lane worker with the given settings; the function it returns
+    runs CHURN's churn(megabytes) there and gives back its (pid, peak MB, MB after freeing)."""
     (tmp_path / "churn_task.py").write_text(CHURN)
     monkeypatch.syspath_prepend(str(tmp_path))
     queue = f"turnaround-test-{uuid.uuid4().hex[:8]}"
     monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
     monkeypatch.setattr(Conf, "SYNC", False)
-    worker = Worker(
-        queue=queue, workers=1, lanes=("interactive",), extra={"PYTHONPATH": str(tmp_path)}
-    )
-    try:
-        task_id = async_task("churn_task.churn", 200, cluster=queue)
-        connection.close()
-        wait_for(lambda: fetch(task_id) is not None, timeout=60, what="the churn task")
-        task = fetch(task_id)
-        assert task.success, task.result
-        pid, peak, freed = task.result
-        assert peak > 200
-        # The signal runs right after the task returns; the worker then waits for the next.
-        wait_for(lambda: rss_mb(pid) < freed - 150, timeout=10, what="the worker's release")
-    finally:
-        worker.stop()
+    started: list[Worker] = []
 
+    def start(**settings: str):
+        extra = {"PYTHONPATH": str(tmp_path), **settings}
+        started.append(Worker(queue=queue, workers=1, lanes=("interactive",), extra=extra))
 
-@glibc_only
-@pytest.mark.worker
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_that_grew_past_the_cap_is_replaced_after_its_task(tmp_path, monkeypatch):
-    (tmp_path / "churn_task.py").write_text(CHURN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    queue = f"turnaround-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
-    monkeypatch.setattr(Conf, "SYNC", False)
-    extra = {"PYTHONPATH": str(tmp_path), "TURNAROUND_WORKER_MAX_RSS_MB": "150"}
-    worker = Worker(queue=queue, workers=1, lanes=("interactive",), extra=extra)
-    try:
-        pids = []
-        for megabytes in (20, 20, 200, 20):
+        def churn(megabytes: int) -> tuple[int, float, float]:
             task_id = async_task("churn_task.churn", megabytes, cluster=queue)
             connection.close()
-            wait_for(lambda t=task_id: fetch(t) is not None, timeout=60, what="a churn task")
-            pids.append(fetch(task_id).result[0])
-        # Small tasks keep their worker; the one that reached 200 MB was its worker's last.
-        assert pids[0] == pids[1] == pids[2] != pids[3]
-    finally:
+            wait_for(lambda: fetch(task_id) is not None, timeout=60, what="a churn task")
+            task = fetch(task_id)
+            assert task.success, task.result
+            return tuple(task.result)
+
+        return churn
+
+    yield start
+    for worker in started:
         worker.stop()
+
+
+@glibc_only
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_is_back_down_after_a_task_that_churned(churning_worker):
+    churn = churning_worker()
+    pid, peak, freed = churn(200)
+    assert peak > 200
+    # The signal runs right after the task returns; the worker then waits for the next.
+    wait_for(lambda: rss_mb(pid) < freed - 150, timeout=10, what="the worker's release")
+
+
+@glibc_only
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_that_grew_past_the_cap_is_replaced_after_its_task(churning_worker):
+    churn = churning_worker(TURNAROUND_WORKER_MAX_RSS_MB="150")
+    pids = [churn(megabytes)[0] for megabytes in (20, 20, 200, 20)]
+    # Small tasks keep their worker; the one that reached 200 MB was its worker's last.
+    assert pids[0] == pids[1] == pids[2] != pids[3]

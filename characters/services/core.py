@@ -52,9 +52,9 @@ def clean_text(value: object, *, field: str, required: str = "", limit: int | No
 def clean_box(
     box: tuple[object, object, object, object], *, on: str
 ) -> tuple[float, float, float, float] | None:
-    """A box relative to its picture (x, y, w, h finite numbers), or None when it was not
-    drawn. NaN and Infinity are refused here: NaN slips through every comparison, so the
-    callers' "inside the picture" checks (0-1) could not catch it."""
+    """A box relative to its picture (x, y, w, h finite numbers, with a size, inside 0-1), or
+    None when it was not drawn; ServiceError in the product's words otherwise. NaN and Infinity
+    are refused first: NaN slips through every comparison, "inside" included."""
     unbounded = float("inf")
     try:
         values = [
@@ -68,6 +68,10 @@ def clean_box(
     if any(v is None for v in values):
         raise ServiceError(f"The box is missing a side; draw it on the {on} again.")
     x, y, w, h = values  # type: ignore[misc]
+    if w <= 0 or h <= 0:
+        raise ServiceError(f"The box has no size; drag on the {on} to draw it.")
+    if x < 0 or y < 0 or x + w > 1.0001 or y + h > 1.0001:
+        raise ServiceError(f"The box must lie inside the {on}.")
     return x, y, w, h
 
 

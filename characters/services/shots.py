@@ -330,10 +330,6 @@ def shot_note_create(
         box = clean_box(box, on="frame")
     if box is not None:
         x, y, w, h = box
-        if w <= 0 or h <= 0:
-            raise ServiceError("The box has no size; drag on the frame to draw it.")
-        if x < 0 or y < 0 or x + w > 1.0001 or y + h > 1.0001:
-            raise ServiceError("The box must lie inside the frame.")
         fields = {"x": x, "y": y, "w": min(w, 1 - x), "h": min(h, 1 - y)}
     still_asset = None
     if still:

@@ -280,7 +280,7 @@ def guest_name_clean(*, project: Project, name: str) -> str:
     """The name a guest gives, checked: it is always shown with "(guest)" after it, so a typed
     "(guest)" is dropped, and it may not be (or look like) the name of anyone who is or was a
     member here, or of the inspector. Raises ServiceError with words to show them."""
-    name = GUEST_MARK.sub("", " ".join((name or "").split()))[:80]
+    name = GUEST_MARK.sub("", " ".join(clean_text(name, field="name").split()))
     key = _name_key(name)
     if not key:
         return ""

@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import limits, selectors, services, validation
+from .. import limits, selectors, services
 from ..limits import SHARE_PER_ADDRESS
 from ..models import Generation, Invite, Membership, Role, ShareLink
 from ..permissions import Action
@@ -305,11 +305,7 @@ def _share_open(request: HttpRequest, token: str) -> HttpResponse:
             error = "That password is not right. Check it with the person who sent the link."
         else:
             try:
-                name = services.guest_name_clean(
-                    project=project, name=validation.text(name, field="name")
-                )
-            except validation.Invalid as exc:
-                error = exc.message
+                name = services.guest_name_clean(project=project, name=name)
             except services.ServiceError as exc:
                 error = str(exc)
             else:

@@ -37,6 +37,22 @@ def _media_root(settings, tmp_path):
     settings.TURNAROUND_UPSCALE_TARGET = 1024
 
 
+def queue_name() -> str:
+    """A broker queue nobody else uses: parallel test processes sharing one Redis never take
+    each other's tasks."""
+    return f"turnaround-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """A queue of our own for this test's enqueues and its workers, with tasks going to the
+    real broker instead of running inline."""
+    name = queue_name()
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
+    monkeypatch.setattr(Conf, "SYNC", False)
+    return name
+
+
 @pytest.fixture(autouse=True)
 def _inline_tasks(monkeypatch, request):
     """async_task runs the task in-process: on_commit → enqueue → run, all in the test."""

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import socket
 import sys
-import uuid
 
 import pytest
 from django.db import connection, transaction
-from django_q.conf import Conf
 from django_q.tasks import async_task, fetch
 
 from studio.doorbell import DoorbellORM, address
+from tests.conftest import queue_name
 from tests.scale import Worker, wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the doorbell is a Linux abstract socket"
 )
-
-
-def queue() -> str:
-    return f"turnaround-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
@@ -41,7 +36,7 @@ def listener():
 
 @pytest.mark.django_db(transaction=True)
 def test_an_enqueue_rings_the_queues_listener(listener):
-    key = queue()
+    key = queue_name()
     worker_side = listener(key)
     assert worker_side.wait(0.01) is False  # nothing rang: the poll interval passed
     DoorbellORM(list_key=key).enqueue("payload")
@@ -51,7 +46,7 @@ def test_an_enqueue_rings_the_queues_listener(listener):
 
 @pytest.mark.django_db
 def test_rings_for_other_queues_do_not_wake_it(listener):
-    mine, other = queue(), queue()
+    mine, other = queue_name(), queue_name()
     worker_side = listener(mine)
     DoorbellORM(list_key=other).ring()
     assert worker_side.wait(0.01) is False
@@ -59,7 +54,7 @@ def test_rings_for_other_queues_do_not_wake_it(listener):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_enqueue_inside_a_transaction_rings_once_it_commits(listener):
-    key = queue()
+    key = queue_name()
     worker_side = listener(key)
     with transaction.atomic():
         DoorbellORM(list_key=key).enqueue("payload")
@@ -69,7 +64,7 @@ def test_an_enqueue_inside_a_transaction_rings_once_it_commits(listener):
 
 @pytest.mark.django_db
 def test_a_second_worker_on_the_same_queue_polls_instead():
-    key = queue()
+    key = queue_name()
     first = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # as another process holds it
     first.bind(address(key))
     try:
@@ -98,21 +93,18 @@ def test_the_orm_broker_is_the_doorbell_one_when_redis_is_not_set(settings):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_is_woken_long_before_its_poll(monkeypatch, settings):
+def test_a_real_worker_is_woken_long_before_its_poll(queue, settings):
     if settings.Q_CLUSTER.get("redis"):
         pytest.skip("the Redis broker needs no doorbell")
-    name = queue()
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
-    monkeypatch.setattr(Conf, "SYNC", False)
     # A 120 s poll: a task found by polling would wait up to two minutes after the first.
     worker = Worker(
-        queue=name, workers=1, lanes=("interactive",), extra={"TURNAROUND_QUEUE_POLL": "120"}
+        queue=queue, workers=1, lanes=("interactive",), extra={"TURNAROUND_QUEUE_POLL": "120"}
     )
     try:
-        first = async_task("math.floor", 1.5, cluster=name)
+        first = async_task("math.floor", 1.5, cluster=queue)
         connection.close()
         wait_for(lambda: fetch(first) is not None, timeout=60, what="the first task")
-        second = async_task("math.floor", 2.5, cluster=name)  # the pusher is asleep now
+        second = async_task("math.floor", 2.5, cluster=queue)  # the pusher is asleep now
         wait_for(lambda: fetch(second) is not None, timeout=30, what="the rung task")
         assert fetch(second).result == 2
     finally:

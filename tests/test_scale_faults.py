@@ -9,7 +9,6 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -27,15 +26,6 @@ needs_scale = pytest.mark.skipif(
     not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")),
     reason="needs PostgreSQL and Redis: run `make test-scale` (sets DATABASE_URL and REDIS_URL)",
 )
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    """A queue of our own: this test's enqueues and its workers, nobody else's."""
-    name = f"turnaround-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", name)
-    monkeypatch.setattr(Conf, "SYNC", False)
-    return name
 
 
 @pytest.fixture

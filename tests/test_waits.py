@@ -8,7 +8,6 @@ enqueued, and the test plays the worker by calling the task with the id it was g
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -33,11 +32,9 @@ def seedance(fake, settings):
 
 
 @pytest.fixture
-def queued(monkeypatch):
+def queued(queue):
     """Tasks go to the real broker (ORM or Redis) on a queue of this test's own, not inline;
     returns the queue each enqueued task went to, in order. The queues are emptied after."""
-    monkeypatch.setattr(Conf, "SYNC", False)
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", f"turnaround-test-{uuid.uuid4().hex[:8]}")
     sent: list[str] = []
 
     def record(sender, task, **kwargs):

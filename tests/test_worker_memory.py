@@ -6,11 +6,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
 from django.db import connection
-from django_q.conf import Conf
 from django_q.signals import post_execute_in_worker
 from django_q.tasks import async_task, fetch
 
@@ -81,14 +79,11 @@ def test_every_worker_task_ends_with_a_release():
 
 
 @pytest.fixture
-def churning_worker(tmp_path, monkeypatch):
+def churning_worker(tmp_path, monkeypatch, queue):
     """Starts a real interactive-lane worker with the given settings; the function it returns
     runs CHURN's churn(megabytes) there and gives back its (pid, peak MB, MB after freeing)."""
     (tmp_path / "churn_task.py").write_text(CHURN)
     monkeypatch.syspath_prepend(str(tmp_path))
-    queue = f"turnaround-test-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
-    monkeypatch.setattr(Conf, "SYNC", False)
     started: list[Worker] = []
 
     def start(**settings: str):
